@@ -1,0 +1,35 @@
+"""Record audit events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from portal.audit.models import AuthEvent
+from portal.audit.tags import Tag
+from portal.core.clock import now
+from portal.core.http import client_ip, user_agent
+
+FAILURES = {Tag.LINK_DECLINED, Tag.LINK_DELIVERY_FAILED, Tag.LINK_EXPIRED_UNSENT,
+            Tag.LINK_EXPIRED_USE, Tag.LINK_REUSED, Tag.LINK_SUPERSEDED_USE,
+            Tag.LINK_REVOKED_USE, Tag.LINK_UNKNOWN, Tag.LINK_RATE_LIMITED, Tag.OIDC_FAILED}
+SUCCESSES = {Tag.LINK_REDEEMED, Tag.OIDC_SUCCEEDED, Tag.LINK_SENT}
+
+
+def record_event(tag: Tag, *, request: HttpRequest | None = None, email: str = "",
+                 user: Any = None, organization: Any = None, ip: str | None = None,
+                 agent: str = "", reason: str = "", **detail: Any) -> AuthEvent:
+    """Write one audit event; callers run it inside the transaction of what it records."""
+    if request is not None:
+        ip = ip or client_ip(request)
+        agent = agent or user_agent(request)
+    if organization is None and user is not None:
+        organization = user.organization
+    outcome = (AuthEvent.Outcome.FAILURE if tag in FAILURES
+               else AuthEvent.Outcome.SUCCESS if tag in SUCCESSES else AuthEvent.Outcome.INFO)
+    return AuthEvent.objects.create(
+        created_at=now(), tag=tag.value, outcome=outcome, email=email or (
+            user.email if user is not None else ""),
+        user=user, organization=organization, ip=ip or None, user_agent=agent[:400],
+        reason=reason, detail=detail)

@@ -1,0 +1,24 @@
+"""Audit tags read ``source:subject:action`` so a log search finds a journey by its name."""
+
+from enum import StrEnum
+
+
+class Tag(StrEnum):
+    LINK_REQUESTED = "signin:link:requested"
+    LINK_DECLINED = "signin:link:declined"  # the worker decided this address gets no link
+    LINK_SENT = "signin:link:sent"
+    LINK_DELIVERY_FAILED = "signin:link:delivery_failed"
+    LINK_EXPIRED_UNSENT = "signin:link:expired_unsent"
+    LINK_OPENED = "signin:link:opened"
+    LINK_CONFIRMED = "signin:link:confirmed"
+    LINK_REDEEMED = "signin:link:redeemed"
+    LINK_EXPIRED_USE = "signin:link:expired_use"
+    LINK_REUSED = "signin:link:reused"
+    LINK_SUPERSEDED_USE = "signin:link:superseded_use"
+    LINK_REVOKED_USE = "signin:link:revoked_use"
+    LINK_UNKNOWN = "signin:link:unknown"
+    LINK_RATE_LIMITED = "signin:link:rate_limited"
+    OIDC_SUCCEEDED = "signin:oidc:succeeded"
+    OIDC_FAILED = "signin:oidc:failed"
+    SIGNED_OUT = "signin:session:signed_out"
+    SESSION_ENDED = "signin:session:ended"

@@ -1,0 +1,27 @@
+"""Settings for the test suite: production settings with a test environment.
+
+The suite runs with ``PORTAL_DEBUG`` off, as production does; only what a plain-HTTP
+loopback server cannot honour is relaxed (secure-only cookies). ``tests/config`` checks
+production mode separately, in a subprocess, with no relaxations.
+"""
+
+import os
+
+os.environ.setdefault("PORTAL_SECRET_KEY", "test-secret-key-" + "x" * 40)
+os.environ.setdefault("PORTAL_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+os.environ.setdefault("SMTP_TLS", "none")
+# Playwright's sync API keeps an event loop in the test thread; Django's async-safety check
+# would refuse every ORM call in the tests that drive a browser.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from portal.config.settings import *  # noqa: E402, F403
+
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+SECURE_HSTS_SECONDS = 0
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+LOGGING = {"version": 1, "disable_existing_loggers": False,
+           "root": {"handlers": [], "level": "WARNING"}}

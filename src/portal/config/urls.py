@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from portal.core import views as core_views
+from portal.servicedesk import views as servicedesk_views
+
+admin.site.site_header = "Cloud Sentry staff"
+admin.site.site_title = "Cloud Sentry staff"
+
+urlpatterns = [
+    path("", servicedesk_views.home, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("signin/", include("portal.signin.urls")),
+    path("requests/", include("portal.servicedesk.urls")),
+    path("help/", include("portal.helpcenter.urls")),
+    path("dev/mail/", include("portal.mail.dev_urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "portal.core.views.bad_request"
+handler404 = "portal.core.views.page_not_found"
+handler500 = "portal.core.views.server_error"

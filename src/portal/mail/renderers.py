@@ -1,0 +1,58 @@
+"""Render-at-send-time hooks for outbox messages whose content must not sit in the database.
+
+A sign-in link email is queued by the web request without a body. When the worker claims it,
+it calls the registered renderer, which decides whether to send at all (the address may not
+be allowed to sign in), mints the secret, stores only its hash, and returns the content.
+So the database never holds a usable link, and the web request never decides who gets one.
+
+Contract for a renderer registered under a name (``OutboundMessage.renderer``):
+- ``render(message)`` runs in its own committed transaction before the SMTP conversation and
+  returns ``Rendered``; it raises ``Cancel(reason)`` to send nothing (status ``cancelled``)
+  or ``Cancel(reason, expired=True)`` when the content would arrive pointless (``expired``).
+- ``delivered(message)`` runs after the relay accepted it (status ``sent``).
+- ``failed(message, error)`` runs when the worker gives up (status ``failed``).
+Each may write audit rows; each is called at most once per attempt.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from portal.mail.models import OutboundMessage
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+class Cancel(Exception):  # noqa: N818 - reads as the verb it is
+    """Send nothing for this message."""
+
+    def __init__(self, reason: str, *, expired: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.expired = expired
+
+
+class Renderer(Protocol):
+    def render(self, message: OutboundMessage) -> Rendered: ...
+    def delivered(self, message: OutboundMessage) -> None: ...
+    def failed(self, message: OutboundMessage, error: str) -> None: ...
+
+
+_REGISTRY: dict[str, Renderer] = {}
+
+
+def register(name: str, renderer: Renderer) -> None:
+    _REGISTRY[name] = renderer
+
+
+def get(name: str) -> Renderer:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise LookupError(f"no mail renderer registered as {name!r}") from None

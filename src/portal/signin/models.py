@@ -1,0 +1,94 @@
+"""What the sign-in system remembers: link requests, external identities, sessions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class SignInRequest(models.Model):
+    """One "Email me a sign-in link" request, from the form to the click.
+
+    The web request writes this row and nothing else (rule 1); the worker decides whether a
+    link is sent, and only then mints the secret, storing its SHA-256 (rule 3). The
+    destination after sign-in lives here, never in the link (rule 4).
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting for the worker"
+        SENT = "sent", "Link sent"
+        DECLINED = "declined", "No link sent (address may not sign in)"
+        UNDELIVERED = "undelivered", "Could not be delivered"
+        REDEEMED = "redeemed", "Used to sign in"
+
+    email = models.CharField(max_length=254, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField()
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    decline_reason = models.CharField(max_length=40, blank=True)
+    # SHA-256 hex of the link secret; empty until the worker mints it.
+    token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    # SHA-256 hex of the browser-binding cookie of the browser that asked (rule 6).
+    binding_hash = models.CharField(max_length=64)
+    next_url = models.CharField(max_length=2000, default="/")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    consumed_at = models.DateTimeField(null=True, blank=True)
+    consumed_ip = models.GenericIPAddressField(null=True, blank=True)
+    consumed_user_agent = models.CharField(max_length=400, blank=True)
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                             on_delete=models.SET_NULL, related_name="sign_in_requests")
+    message = models.OneToOneField("mail.OutboundMessage", null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="sign_in_request")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["email", "consumed_at"], name="signin_req_email_open")]
+
+    def __str__(self) -> str:
+        return f"Sign-in link for {self.email} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ExternalIdentity(models.Model):
+    """An account at an OpenID provider, linked to a user by (issuer, subject), never by email."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="external_identities")
+    provider = models.CharField(max_length=20)  # google or microsoft
+    issuer = models.CharField(max_length=300)
+    subject = models.CharField(max_length=300)
+    email_at_link = models.CharField(max_length=254, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"],
+                                               name="external_identity_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.subject} → {self.user}"
+
+
+class UserSession(models.Model):
+    """A signed-in browser, for the "Your sessions" page. Mirrors one Django session row."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="portal_sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    method = models.CharField(max_length=20)  # email, google, microsoft
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user} via {self.method} since {self.created_at:%Y-%m-%d %H:%M}"

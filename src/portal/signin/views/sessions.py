@@ -1,0 +1,54 @@
+"""Sign out, and the "Your sessions" page."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from portal.signin import sessions
+
+
+def signout(request: HttpRequest) -> HttpResponse:
+    """GET shows a sign-out button (a link must not sign anyone out); POST signs out."""
+    if request.method == "POST":
+        sessions.end_session(request)
+        return redirect("signin:signed_out")
+    if not request.user.is_authenticated:
+        return redirect("signin:start")
+    return render(request, "signin/signout.html")
+
+
+def signed_out(request: HttpRequest) -> HttpResponse:
+    return render(request, "signin/signed_out.html")
+
+
+@login_required
+def session_list(request: HttpRequest) -> HttpResponse:
+    rows = sessions.active_sessions(request.user)  # type: ignore[arg-type]
+    return render(request, "signin/sessions.html", {
+        "sessions": rows, "current_key": request.session.session_key})
+
+
+@login_required
+@require_POST
+def end_one(request: HttpRequest, session_id: int) -> HttpResponse:
+    if sessions.end_other_session(request.user, session_id):  # type: ignore[arg-type]
+        messages.success(request, "That session has been signed out.")
+    else:
+        messages.info(request, "That session had already ended.")
+    return redirect("signin:sessions")
+
+
+@login_required
+@require_POST
+def end_others(request: HttpRequest) -> HttpResponse:
+    count = 0
+    for row in sessions.active_sessions(request.user):  # type: ignore[arg-type]
+        if row.session_key != request.session.session_key:
+            count += sessions.end_other_session(request.user, row.pk)  # type: ignore[arg-type]
+    messages.success(request, f"Signed out of {count} other session{'s' if count != 1 else ''}."
+                     if count else "There were no other sessions to sign out.")
+    return redirect("signin:sessions")

@@ -1,0 +1,89 @@
+"""A real SMTP server for tests: aiosmtpd on a free loopback port, collecting what it receives."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        msg = email.message_from_bytes(self.raw, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        return msg
+
+
+@dataclass
+class CollectingHandler:
+    """Stores every message; can be told to answer with an error code instead."""
+
+    received: list[Received] = field(default_factory=list)
+    reply_code: str | None = None  # e.g. "451 4.3.0 try later" or "550 5.1.1 no such user"
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.reply_code:
+            return self.reply_code
+        with self.lock:
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
+                                          bytes(envelope.original_content or envelope.content)))
+        return "250 2.0.0 OK queued"
+
+
+class SMTPServer:
+    """One aiosmtpd server; ``stop()``/``start()`` simulate an outage on the same port."""
+
+    def __init__(self) -> None:
+        self.handler = CollectingHandler()
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.controller: Controller | None = None
+
+    def start(self) -> None:
+        self.controller = Controller(self.handler, hostname=self.host, port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    @property
+    def messages(self) -> list[Received]:
+        with self.handler.lock:
+            return list(self.handler.received)
+
+    def clear(self) -> None:
+        with self.handler.lock:
+            self.handler.received.clear()
+        self.handler.reply_code = None
+
+    def wait_for(self, count: int = 1, timeout: float = 10.0) -> list[Received]:
+        """Wait (bounded) until at least ``count`` messages arrived; return them."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = self.messages
+            if len(got) >= count:
+                return got
+            time.sleep(0.02)
+        raise AssertionError(f"expected {count} message(s), got {len(self.messages)}")
