@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parents[3]
-VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", "").strip() or BASE_DIR / "var")
 
 # A development key is fine on a laptop; production mode refuses to start with it.
 DEV_SECRET_KEY = "dev-insecure-key-do-not-use-in-production"  # noqa: S105
@@ -83,6 +84,12 @@ VARIABLES: tuple[Variable, ...] = (
              "Override for tests and private deployments."),
     Variable("PORTAL_DEV_MAIL_DIR", "(unset)", "Development only: the mail catcher's Maildir, "
              "shown at /dev/mail/. `make run` sets it."),
+    Variable("PORTAL_VAR_DIR", "var/ in the checkout", "Where the embedded SQLite database and "
+             "collected static files live."),
+    Variable("PORTAL_BIND", "127.0.0.1:8000", "Address `portal serve` listens on."),
+    Variable("WEB_CONCURRENCY", "2", "Number of web processes `portal serve` starts."),
+    Variable("FORWARDED_ALLOW_IPS", "127.0.0.1", "Comma-separated addresses of the reverse "
+             "proxies whose X-Forwarded-For and X-Forwarded-Proto are believed."),
 )
 
 
@@ -103,7 +110,8 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(name, f"expected true or false, got {raw!r}")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0,
+         maximum: int | None = None) -> int:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -113,6 +121,8 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         raise ConfigError(name, f"expected a whole number, got {raw!r}") from None
     if value < minimum:
         raise ConfigError(name, f"must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(name, f"must be at most {maximum}, got {value}")
     return value
 
 
@@ -120,13 +130,26 @@ def _text(env: Mapping[str, str], name: str, default: str = "") -> str:
     return env.get(name, "").strip() or default
 
 
+def _split(name: str, raw: str) -> SplitResult:
+    """Split a URL, turning urllib's ``ValueError`` (``http://[x``, a bad port) into ours."""
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - parsing the port is what validates it
+    except ValueError as exc:
+        raise ConfigError(name, f"is not a valid URL ({exc}): {raw!r}") from None
+    return parts
+
+
 def _database(env: Mapping[str, str]) -> dict[str, object]:
     raw = _text(env, "DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")
-    scheme = urlsplit(raw).scheme
+    scheme = _split("DATABASE_URL", raw).scheme
     if scheme not in ("sqlite", "postgres", "postgresql", "pgsql"):
         raise ConfigError("DATABASE_URL", f"expected sqlite:///PATH or postgres://…, got {raw!r}")
     try:
-        config: dict[str, object] = dict(dj_database_url.parse(raw, conn_max_age=60))
+        # Health checks: a connection kept across a PostgreSQL restart is tested before use
+        # instead of failing the first request after it.
+        config: dict[str, object] = dict(dj_database_url.parse(raw, conn_max_age=60,
+                                                               conn_health_checks=True))
     except Exception as exc:  # dj-database-url raises several types for a bad URL
         raise ConfigError("DATABASE_URL", f"cannot be read ({exc})") from None
     if scheme == "sqlite":
@@ -141,19 +164,39 @@ def _database(env: Mapping[str, str]) -> dict[str, object]:
 
 def _redis(env: Mapping[str, str]) -> str:
     raw = _text(env, "REDIS_URL")
-    if raw and urlsplit(raw).scheme not in ("redis", "rediss", "unix"):
+    if raw and _split("REDIS_URL", raw).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError("REDIS_URL", f"expected redis://host:port/db, got {raw!r}")
     return raw
 
 
 def _base_url(env: Mapping[str, str]) -> str:
     raw = _text(env, "PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    parts = _split("PORTAL_BASE_URL", raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
         raise ConfigError("PORTAL_BASE_URL", f"expected http(s)://host[:port], got {raw!r}")
-    if parts.path or parts.query:
-        raise ConfigError("PORTAL_BASE_URL", "must be an origin without a path")
+    if parts.path or parts.query or parts.fragment or any(ch.isspace() for ch in raw):
+        raise ConfigError("PORTAL_BASE_URL", f"must be an origin without a path, got {raw!r}")
     return raw
+
+
+def _host_of(base_url: str) -> str:
+    host = urlsplit(base_url).hostname or "127.0.0.1"
+    # ALLOWED_HOSTS compares IPv6 literals in their bracketed form, as in the Host header.
+    return f"[{host}]" if ":" in host else host
+
+
+def _from_email(env: Mapping[str, str]) -> tuple[str, str]:
+    """Return the From header value and its domain (the default DKIM signing domain)."""
+    raw = _text(env, "PORTAL_FROM_EMAIL", "Cloud Sentry <noreply@cloudsentry.com>")
+    # A line break here would let the value add headers to every email.
+    if "\r" in raw or "\n" in raw:
+        raise ConfigError("PORTAL_FROM_EMAIL", "must be on one line")
+    _, address = parseaddr(raw)
+    local, _, domain = address.rpartition("@")
+    if not local or not domain or "." not in domain or "@" in local:
+        raise ConfigError("PORTAL_FROM_EMAIL",
+                          f"expected an address like Name <me@example.com>, got {raw!r}")
+    return raw, domain.lower()
 
 
 @dataclass(frozen=True)
@@ -187,6 +230,9 @@ class Config:
     microsoft_client_secret: str
     microsoft_discovery_url: str
     dev_mail_dir: str
+    bind: str = "127.0.0.1:8000"
+    web_concurrency: int = 2
+    forwarded_allow_ips: str = "127.0.0.1"
 
 
 def load(env: Mapping[str, str] | None = None) -> Config:
@@ -202,14 +248,12 @@ def load(env: Mapping[str, str] | None = None) -> Config:
     base_url = _base_url(env)
     hosts_raw = _text(env, "PORTAL_ALLOWED_HOSTS")
     allowed_hosts = [h.strip() for h in hosts_raw.split(",") if h.strip()] if hosts_raw else [
-        urlsplit(base_url).hostname or "127.0.0.1"]
+        _host_of(base_url)]
     smtp_tls = _text(env, "SMTP_TLS", "starttls").lower()
     if smtp_tls not in SMTP_TLS_MODES:
         raise ConfigError("SMTP_TLS", f"expected one of {', '.join(SMTP_TLS_MODES)}, "
                                       f"got {env.get('SMTP_TLS')!r}")
-    from_email = _text(env, "PORTAL_FROM_EMAIL", "Cloud Sentry <noreply@cloudsentry.com>")
-    if "\r" in from_email or "\n" in from_email or "@" not in from_email:
-        raise ConfigError("PORTAL_FROM_EMAIL", "expected an address like Name <me@example.com>")
+    from_email, default_dkim_domain = _from_email(env)
     dkim_selector = _text(env, "DKIM_SELECTOR")
     dkim_key = _text(env, "DKIM_PRIVATE_KEY_FILE")
     if bool(dkim_selector) != bool(dkim_key):
@@ -217,7 +261,6 @@ def load(env: Mapping[str, str] | None = None) -> Config:
                           "DKIM signing needs both DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE")
     if dkim_key and not Path(dkim_key).is_file():
         raise ConfigError("DKIM_PRIVATE_KEY_FILE", f"no such file: {dkim_key}")
-    default_dkim_domain = from_email.rsplit("@", 1)[-1].rstrip(">").strip()
     return Config(
         secret_key=secret_key or DEV_SECRET_KEY,
         debug=debug,
@@ -226,7 +269,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         base_url=base_url,
         allowed_hosts=allowed_hosts,
         smtp_host=_text(env, "SMTP_HOST", "127.0.0.1"),
-        smtp_port=_int(env, "SMTP_PORT", 25, minimum=1),
+        smtp_port=_int(env, "SMTP_PORT", 25, minimum=1, maximum=65535),
         smtp_username=_text(env, "SMTP_USERNAME"),
         smtp_password=env.get("SMTP_PASSWORD", ""),
         smtp_tls=smtp_tls,
@@ -241,9 +284,14 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         session_max_seconds=_int(env, "SESSION_MAX_SECONDS", 14 * 86400, minimum=60),
         google_client_id=_text(env, "GOOGLE_CLIENT_ID"),
         google_client_secret=env.get("GOOGLE_CLIENT_SECRET", ""),
-        google_discovery_url=_text(env, "GOOGLE_DISCOVERY_URL", default_of("GOOGLE_DISCOVERY_URL")),
+        google_discovery_url=_text(env, "GOOGLE_DISCOVERY_URL",
+                                   default_of("GOOGLE_DISCOVERY_URL")),
         microsoft_client_id=_text(env, "MICROSOFT_CLIENT_ID"),
         microsoft_client_secret=env.get("MICROSOFT_CLIENT_SECRET", ""),
-        microsoft_discovery_url=_text(env, "MICROSOFT_DISCOVERY_URL", default_of("MICROSOFT_DISCOVERY_URL")),
+        microsoft_discovery_url=_text(env, "MICROSOFT_DISCOVERY_URL",
+                                      default_of("MICROSOFT_DISCOVERY_URL")),
         dev_mail_dir=_text(env, "PORTAL_DEV_MAIL_DIR"),
+        bind=_text(env, "PORTAL_BIND", "127.0.0.1:8000"),
+        web_concurrency=_int(env, "WEB_CONCURRENCY", 2, minimum=1),
+        forwarded_allow_ips=_text(env, "FORWARDED_ALLOW_IPS", "127.0.0.1"),
     )

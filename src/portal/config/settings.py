@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from portal.config import env
 
 CONFIG = env.load()
 
 BASE_DIR = env.BASE_DIR
+# Templates and static files ship inside the package, so an installed wheel finds them too.
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = env.VAR_DIR
 SECRET_KEY = CONFIG.secret_key
 DEBUG = CONFIG.debug
@@ -47,7 +51,7 @@ WSGI_APPLICATION = "portal.config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "src" / "portal" / "templates"],
+        "DIRS": [PACKAGE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -103,7 +107,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATICFILES_DIRS = [BASE_DIR / "src" / "portal" / "static"]
+STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"

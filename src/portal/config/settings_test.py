@@ -14,7 +14,7 @@ os.environ.setdefault("SMTP_TLS", "none")
 # would refuse every ORM call in the tests that drive a browser.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-from portal.config.settings import *  # noqa: E402, F403
+from portal.config.settings import *  # noqa: F403
 
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False

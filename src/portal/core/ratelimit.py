@@ -3,13 +3,15 @@
 Counters live in Redis when ``REDIS_URL`` is set and in the database otherwise; never in
 process memory, where each of N web processes would allow N times the limit. Limits are
 fixed windows written as readable strings: ``"5/15m"`` is five per fifteen minutes.
-If the store is unreachable the limiter raises: a sign-in door that silently stops counting
-is worse than one that answers an error.
+If the store is unreachable the limiter raises ``RateLimitUnavailable`` (database errors
+propagate as they are): a sign-in door that silently stops counting is worse than one that
+answers an error, so callers turn it into a "try again shortly" page, never an "allowed".
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import math
 import random
 import re
@@ -17,13 +19,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
+import redis
 from django.conf import settings
 from django.db import connection
 
 from portal.core.clock import now
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_RATE = re.compile(r"^(\d+)/(\d*)([smhd])$")
+_RATE = re.compile(r"(\d+)/(\d*)([smhd])")
+
+
+class RateLimitUnavailable(Exception):
+    """The counter store (Redis) could not be reached, so nothing can be allowed."""
 
 
 @dataclass(frozen=True)
@@ -33,10 +40,13 @@ class Rate:
 
     @classmethod
     def parse(cls, text: str) -> Rate:
-        match = _RATE.match(text.strip())
+        match = _RATE.fullmatch(text.strip())
         if not match:
             raise ValueError(f"rate {text!r}: expected N/[M]unit, e.g. 5/15m")
         count, multiple, unit = match.groups()
+        # A zero window would divide by zero; a zero limit is a switch, not a rate.
+        if int(count) < 1 or (multiple and int(multiple) < 1):
+            raise ValueError(f"rate {text!r}: the count and the window must be at least 1")
         return cls(int(count), int(multiple or 1) * _UNITS[unit])
 
 
@@ -54,46 +64,65 @@ def _window(rate: Rate) -> tuple[int, int]:
 
 
 def _key(scope: str, subject: str, rate: Rate, start: int) -> str:
-    # Subjects (addresses, IPs) are hashed: the store need not hold who asked.
-    digest = hashlib.sha256(subject.encode()).hexdigest()[:32]
+    # Subjects (addresses, IPs) are keyed hashes: the store need not hold who asked, and a
+    # plain hash of an address is reversed by hashing a list of addresses.
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"ratelimit:{subject}".encode(),
+                      hashlib.sha256).hexdigest()[:32]
     return f"rl:{scope}:{rate.window}:{start}:{digest}"
 
 
 @lru_cache(maxsize=1)
-def _redis():  # type: ignore[no-untyped-def]
-    import redis
-
+def _redis() -> redis.Redis:
     return redis.Redis.from_url(settings.CONFIG.redis_url, socket_timeout=2,
                                 socket_connect_timeout=2)
 
 
 def _bump_redis(key: str, ttl: int) -> int:
-    pipe = _redis().pipeline()
-    pipe.incr(key)
-    pipe.expire(key, ttl + 1, nx=True)
-    count, _ = pipe.execute()
+    try:
+        # MULTI/EXEC: the counter and its expiry are set together, so no key outlives its
+        # window even if this process dies between the two commands.
+        pipe = _redis().pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, ttl + 1, nx=True)
+        count, _ = pipe.execute()
+    except redis.RedisError as exc:
+        raise RateLimitUnavailable(f"rate-limit store unreachable: {exc}") from exc
     return int(count)
 
 
 def _bump_database(key: str, ttl: int) -> int:
     from portal.core.models import RateLimitCounter
 
-    table = RateLimitCounter._meta.db_table
-    expires = now() + timedelta(seconds=ttl + 1)
+    quote = connection.ops.quote_name
+    table, key_col, count_col, expires_col = (quote(name) for name in (
+        RateLimitCounter._meta.db_table, "key", "count", "expires_at"))
+    # Stored as the ORM stores it (naive UTC text on SQLite), so the housekeeping query's
+    # comparison below reads the same format.
+    expires = connection.ops.adapt_datetimefield_value(now() + timedelta(seconds=ttl + 1))
     with connection.cursor() as cursor:
-        # One statement, atomic on SQLite and PostgreSQL alike.
+        # One statement, atomic on SQLite and PostgreSQL alike: two processes never read
+        # the same count, because the increment happens under the row's lock.
         cursor.execute(
-            f"INSERT INTO {table} (key, count, expires_at) VALUES (%s, 1, %s) "  # noqa: S608
-            f"ON CONFLICT (key) DO UPDATE SET count = {table}.count + 1 RETURNING count",
+            f"INSERT INTO {table} ({key_col}, {count_col}, {expires_col}) "  # noqa: S608
+            f"VALUES (%s, 1, %s) ON CONFLICT ({key_col}) "
+            f"DO UPDATE SET {count_col} = {table}.{count_col} + 1 RETURNING {count_col}",
             [key, expires])
-        count = int(cursor.fetchone()[0])
+        row = cursor.fetchone()
+        assert row is not None  # RETURNING always yields the row written
+        count = int(row[0])
     if random.random() < 0.01:  # noqa: S311 - housekeeping, not security
         RateLimitCounter.objects.filter(expires_at__lt=now()).delete()
     return count
 
 
 def hit(scope: str, subject: str, rate: str | Rate) -> Decision:
-    """Count one attempt by ``subject`` under ``scope`` and say whether it is within ``rate``."""
+    """Count one attempt by ``subject`` under ``scope`` and say whether it is within ``rate``.
+
+    Call it outside ``transaction.atomic``: with the database store the count is part of
+    the caller's transaction, and a rollback would quietly un-count the attempt.
+    Raises ``RateLimitUnavailable`` when Redis cannot be reached, and ``ValueError`` for a
+    rate string that does not parse.
+    """
     parsed = Rate.parse(rate) if isinstance(rate, str) else rate
     start, remaining = _window(parsed)
     key = _key(scope, subject, parsed, start)
@@ -116,4 +145,4 @@ def check_all(limits: list[tuple[str, str, str]]) -> Decision:
     if refused:
         return Decision(False, max(d.count for d in refused),
                         max(d.retry_after for d in refused))
-    return Decision(True, 0, 0)
+    return Decision(True, max((d.count for d in decisions), default=0), 0)

@@ -1,8 +1,10 @@
+from typing import Any
+
 from django.core.management import call_command
 from django.db import migrations, models
 
 
-def create_cache_table(apps, schema_editor):  # type: ignore[no-untyped-def]
+def create_cache_table(apps: Any, schema_editor: Any) -> None:
     # The database cache (used when REDIS_URL is unset) needs its table; creating it here
     # means `migrate` alone prepares a fresh database, in tests too.
     call_command("createcachetable", database=schema_editor.connection.alias, verbosity=0)
@@ -10,7 +12,7 @@ def create_cache_table(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 class Migration(migrations.Migration):
     initial = True
-    dependencies: list[tuple[str, str]] = []
+    dependencies = []
 
     operations = [
         migrations.CreateModel(

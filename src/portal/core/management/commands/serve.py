@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
+import sys
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 
@@ -12,17 +13,17 @@ class Command(BaseCommand):
     help = "Serve the portal with gunicorn (production). Run `portal worker` beside it."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--bind", default=os.environ.get("PORTAL_BIND", "127.0.0.1:8000"))
-        parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY",
-                                                                              "2")))
+        # Defaults come from the validated environment (PORTAL_BIND, WEB_CONCURRENCY), so a
+        # bad value stops `portal` with one line naming it rather than a traceback here.
+        parser.add_argument("--bind", default=settings.CONFIG.bind)
+        parser.add_argument("--workers", type=int, default=settings.CONFIG.web_concurrency)
 
     def handle(self, *args: Any, bind: str, workers: int, **options: Any) -> None:
         from gunicorn.app.wsgiapp import WSGIApplication
 
-        argv = ["gunicorn", "portal.config.wsgi:application", "--bind", bind,
-                "--workers", str(workers), "--access-logfile", "-", "--forwarded-allow-ips",
-                os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")]
-        import sys
-
-        sys.argv = argv
+        # Only the proxies named in FORWARDED_ALLOW_IPS may set the client address and scheme;
+        # anyone else could claim any IP and slip past the per-IP rate limits.
+        sys.argv = ["gunicorn", "portal.config.wsgi:application", "--bind", bind,
+                    "--workers", str(workers), "--access-logfile", "-",
+                    "--forwarded-allow-ips", settings.CONFIG.forwarded_allow_ips]
         WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").run()
