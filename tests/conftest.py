@@ -102,3 +102,20 @@ def artifacts(request: pytest.FixtureRequest) -> Path:
     folder = ARTIFACTS / request.node.name.replace("/", "_").replace("[", "_").strip("]_")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _fresh_shared_state() -> Iterator[None]:
+    """Start each test with empty rate-limit counters and cache, whatever the backend.
+
+    Database-backed ones roll back with the test; Redis keeps them, so the test Redis
+    database (its own db number, see the Makefile) is emptied here.
+    """
+    from django.core.cache import cache
+
+    if settings.CONFIG.redis_url:
+        from portal.core import ratelimit
+
+        ratelimit._redis().flushdb()
+        cache.clear()
+    yield

@@ -1,14 +1,137 @@
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+"""Views of the email-link journey: read the request, call the flow, pick the page."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from portal.core.clock import now
+from portal.core.http import client_ip, describe_agent, safe_next, user_agent
+from portal.signin.errors import LinkProblem, RateLimited
+from portal.signin.flows import magic_link as flow
+from portal.signin.forms import LinkRequestForm
+from portal.signin.sessions import start_session
+
+PENDING_KEY = "signin_pending"
+BINDING_MAX_AGE = 7 * 86400
 
 
+def _binding(request: HttpRequest) -> str:
+    value = request.COOKIES.get(settings.SIGNIN_BINDING_COOKIE, "")
+    return value if len(value) == 43 else ""
+
+
+def _set_binding(response: HttpResponse, value: str) -> None:
+    response.set_cookie(settings.SIGNIN_BINDING_COOKIE, value, max_age=BINDING_MAX_AGE,
+                        path="/signin/", httponly=True, samesite="Lax",
+                        secure=settings.SESSION_COOKIE_SECURE)
+
+
+def _page_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    from portal.signin import providers
+
+    return {"providers": providers.configured_providers(),
+            "from_email": settings.DEFAULT_FROM_EMAIL,
+            "link_minutes": settings.MAGIC_LINK_TTL_SECONDS // 60, **extra}
+
+
+def _cooldown_left(request: HttpRequest) -> int:
+    pending = request.session.get(PENDING_KEY)
+    if not pending:
+        return 0
+    waited = now().timestamp() - pending["requested_at"]
+    return max(0, int(settings.SIGNIN_RESEND_COOLDOWN_SECONDS - waited + 0.999))
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
 def start(request: HttpRequest) -> HttpResponse:
-    return render(request, "signin/start.html", {})
+    """The sign-in page; its form asks for a link (rule 1: the same answer for every address)."""
+    next_url = safe_next(request.POST.get("next") or request.GET.get("next"))
+    if request.method != "POST":
+        if request.user.is_authenticated:
+            return redirect(next_url)
+        form = LinkRequestForm(initial={"next": next_url,
+                                        "email": request.GET.get("email", "")[:254]})
+        return render(request, "signin/start.html", _page_context(request, form=form,
+                                                                  next=next_url))
+    form = LinkRequestForm(request.POST)
+    if not form.is_valid():
+        return render(request, "signin/start.html",
+                      _page_context(request, form=form, next=next_url), status=400)
+    email = form.cleaned_data["email"]
+    pending = request.session.get(PENDING_KEY)
+    if pending and pending["email"] == email and _cooldown_left(request):
+        # "Send another link" pressed again too soon: the page already says when it can be.
+        return redirect("signin:check_inbox")
+    binding = _binding(request) or secrets.token_urlsafe(32)
+    try:
+        requested = flow.request_link(email=email, next_url=next_url, binding=binding,
+                                      ip=client_ip(request), agent=user_agent(request))
+    except RateLimited as limited:
+        response = render(request, "signin/rate_limited.html", _page_context(
+            request, email=email, retry_minutes=max(1, (limited.retry_after + 59) // 60)),
+            status=429)
+        response["Retry-After"] = str(limited.retry_after)
+        return response
+    request.session[PENDING_KEY] = {"email": requested.email,
+                                    "requested_at": now().timestamp(),
+                                    "expires_at": requested.expires_at_ts}
+    response = redirect("signin:check_inbox")
+    _set_binding(response, binding)
+    return response
 
 
+@never_cache
 def check_inbox(request: HttpRequest) -> HttpResponse:
-    raise Http404
+    pending = request.session.get(PENDING_KEY)
+    if not pending:
+        return redirect("signin:start")
+    from datetime import UTC, datetime
+
+    return render(request, "signin/check_inbox.html", _page_context(
+        request, email=pending["email"],
+        expires_at=datetime.fromtimestamp(pending["expires_at"], tz=UTC),
+        minutes=settings.MAGIC_LINK_TTL_SECONDS // 60,
+        cooldown=_cooldown_left(request)))
 
 
+def _no_referrer(response: HttpResponse) -> HttpResponse:
+    # The token is in this page's address: never let it leak to another site (rule 7).
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
 def open_link(request: HttpRequest, token: str) -> HttpResponse:
-    raise Http404
+    """A link from an email. Loading it consumes nothing unless this browser asked (rule 6)."""
+    ip, agent = client_ip(request), user_agent(request)
+    binding = _binding(request)
+    try:
+        if request.method == "POST":
+            redeemed = flow.redeem_link(token, ip=ip, agent=agent, confirmed=True)
+        else:
+            sign_in = flow.find_link(token, ip=ip, agent=agent)
+            if request.method == "GET" and flow.is_requesting_browser(sign_in, binding):
+                redeemed = flow.redeem_link(token, ip=ip, agent=agent, confirmed=False)
+            else:
+                # A scanner, or a person in another browser: ask, with a button that POSTs.
+                # No JavaScript auto-submit: scanners run JavaScript too.
+                flow.note_opened(sign_in, ip=ip, agent=agent)
+                return _no_referrer(render(request, "signin/confirm.html", {
+                    "sign_in": sign_in, "requested_from": describe_agent(sign_in.user_agent)}))
+    except LinkProblem as problem:
+        prefill = bool(binding) and flow.hash_binding(binding) == problem.binding_hash
+        return _no_referrer(render(request, "signin/link_problem.html", _page_context(
+            request, kind=problem.kind, email=problem.email if prefill else ""),
+            status=problem.status))
+    start_session(request, redeemed.user, method="email")
+    request.session.pop(PENDING_KEY, None)
+    return _no_referrer(redirect(redeemed.next_url))

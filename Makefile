@@ -1,0 +1,59 @@
+# Cloud Sentry portal: the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+OIDC_SUPPORT := tests/support/oidc
+OIDC_STAMP := $(OIDC_SUPPORT)/node_modules/.installed
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.PHONY: run test test-sqlite test-postgres lint install browser bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: the portal on the embedded default (SQLite in var/), with the worker and a mail catcher.
+run: $(STAMP)
+	PORTAL_DEBUG=true $(BIN)/portal dev
+
+# The test-only pieces that do not come from PyPI: Debian's Chromium and the npm OpenID provider.
+browser:
+	@test -x /usr/bin/chromium || { echo "Installing Debian's chromium (browser tests)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+$(OIDC_STAMP): $(OIDC_SUPPORT)/package.json
+	npm install --prefix $(OIDC_SUPPORT) --no-audit --no-fund --loglevel=error
+	touch $(OIDC_STAMP)
+
+## make test: the whole suite on SQLite (embedded default: database cache and counters),
+## then on PostgreSQL + Redis (the production path).
+test: $(STAMP) browser $(OIDC_STAMP)
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite: $(STAMP)
+	@echo "== test suite on SQLite (database cache and rate-limit counters)"
+	env -u REDIS_URL DATABASE_URL=sqlite:///var/test.sqlite3 $(BIN)/pytest $(PYTEST_ARGS)
+
+test-postgres: $(STAMP)
+	@echo "== test suite on PostgreSQL + Redis ($(TEST_DATABASE_URL), $(TEST_REDIS_URL))"
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var/*.sqlite3* var/mail var/static test-results

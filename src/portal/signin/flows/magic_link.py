@@ -1,0 +1,205 @@
+"""The "Email me a sign-in link" journey: ask → (worker) email → open → confirm → signed in.
+
+Each step is a function that returns a result or raises a ``portal.signin.errors`` error;
+none returns an HTTP response, so views stay thin and tests call the journey directly.
+The rule numbers refer to docs in ../shared/DESIGN.md ("Magic-link rules").
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+
+from portal.accounts.models import User
+from portal.accounts.services import clean_email, eligibility, join_on_sign_in
+from portal.audit.services import record_event
+from portal.audit.tags import Tag
+from portal.core import ratelimit
+from portal.core.clock import now
+from portal.core.http import safe_next
+from portal.signin import tokens
+from portal.signin.errors import (
+    AccountCannotSignIn,
+    LinkAlreadyUsed,
+    LinkExpired,
+    LinkProblem,
+    LinkRevoked,
+    LinkSuperseded,
+    LinkUnknown,
+    RateLimited,
+)
+from portal.signin.models import SignInRequest
+
+RENDERER = "signin.link"
+# A link with less life left than this is not sent at all: it would arrive dead (rule 5).
+MIN_LIFE_ON_SEND = timedelta(seconds=60)
+
+
+def hash_binding(binding: str) -> str:
+    return hashlib.sha256(binding.encode()).hexdigest() if binding else ""
+
+
+@dataclass(frozen=True)
+class Requested:
+    email: str
+    expires_at_ts: float
+
+
+def request_link(*, email: str, next_url: str, binding: str, ip: str,
+                 agent: str) -> Requested:
+    """Record a request for a sign-in link and queue its email (rule 1).
+
+    Deliberately looks nobody up: whether ``email`` belongs to anyone is decided by the
+    worker, so this does the same work, in the same time, for every address.
+    Raises ``InvalidEmail`` for text that is not an address, ``RateLimited`` past a limit.
+    """
+    address = clean_email(email)
+    limits = settings.SIGNIN_RATE_LIMITS
+    decision = ratelimit.check_all([
+        ("signin-address", address, limits["address"]),
+        ("signin-ip", ip or "unknown", limits["ip"]),
+        ("signin-all", "all", limits["global"]),
+    ])
+    if not decision.allowed:
+        record_event(Tag.LINK_RATE_LIMITED, email=address, ip=ip, agent=agent,
+                     reason="rate_limited", retry_after=decision.retry_after)
+        raise RateLimited(decision.retry_after)
+    from portal.mail.outbox import enqueue
+
+    moment = now()
+    expires_at = moment + timedelta(seconds=settings.MAGIC_LINK_TTL_SECONDS)
+    with transaction.atomic():
+        # A newer request supersedes every older link of this address that is still open
+        # (rule 4): only the latest email works, and a queued older one is never sent.
+        SignInRequest.objects.filter(
+            email=address, consumed_at__isnull=True, superseded_at__isnull=True,
+            revoked_at__isnull=True,
+        ).update(superseded_at=moment)
+        sign_in = SignInRequest.objects.create(
+            email=address, created_at=moment, expires_at=expires_at,
+            binding_hash=hash_binding(binding), next_url=safe_next(next_url),
+            ip=ip or None, user_agent=agent[:400])
+        sign_in.message = enqueue(
+            to=address, kind="signin_link", renderer=RENDERER,
+            payload={"sign_in_request": sign_in.pk},
+            not_after=expires_at - MIN_LIFE_ON_SEND)
+        sign_in.save(update_fields=["message"])
+        record_event(Tag.LINK_REQUESTED, email=address, ip=ip, agent=agent,
+                     sign_in_request=sign_in.pk)
+    return Requested(address, expires_at.timestamp())
+
+
+def _problem_for(sign_in: SignInRequest) -> LinkProblem | None:
+    """Say why a link cannot be used, or None if it can. Order matters: used beats expired."""
+    args = (sign_in.email, sign_in.binding_hash)
+    if sign_in.consumed_at is not None:
+        return LinkAlreadyUsed(*args)
+    if sign_in.revoked_at is not None:
+        return LinkRevoked(*args)
+    if sign_in.superseded_at is not None:
+        return LinkSuperseded(*args)
+    if sign_in.expires_at <= now():
+        return LinkExpired(*args)
+    return None
+
+
+_AUDIT_TAGS = {LinkAlreadyUsed: Tag.LINK_REUSED, LinkRevoked: Tag.LINK_REVOKED_USE,
+               LinkSuperseded: Tag.LINK_SUPERSEDED_USE, LinkExpired: Tag.LINK_EXPIRED_USE}
+
+
+def _refuse(sign_in: SignInRequest, problem: LinkProblem, ip: str, agent: str) -> LinkProblem:
+    record_event(_AUDIT_TAGS.get(type(problem), Tag.LINK_UNKNOWN), email=sign_in.email,
+                 user=sign_in.user, ip=ip, agent=agent, reason=problem.kind,
+                 sign_in_request=sign_in.pk)
+    return problem
+
+
+def find_link(token: str, *, ip: str = "", agent: str = "") -> SignInRequest:
+    """Return the open sign-in request behind ``token`` or raise the ``LinkProblem`` it has."""
+    sign_in = None
+    if tokens.looks_like_token(token):
+        sign_in = SignInRequest.objects.select_related("user").filter(
+            token_hash=tokens.hash_token(token)).first()
+    if sign_in is None:
+        record_event(Tag.LINK_UNKNOWN, ip=ip, agent=agent, reason="unknown")
+        raise LinkUnknown()
+    problem = _problem_for(sign_in)
+    if problem is not None:
+        raise _refuse(sign_in, problem, ip, agent)
+    return sign_in
+
+
+def is_requesting_browser(sign_in: SignInRequest, binding: str) -> bool:
+    """True when this browser holds the binding cookie set when it asked for the link."""
+    import hmac
+
+    return bool(binding) and hmac.compare_digest(hash_binding(binding), sign_in.binding_hash)
+
+
+def note_opened(sign_in: SignInRequest, *, ip: str, agent: str) -> None:
+    """Record that a link was loaded without being used (a person or a mail scanner)."""
+    SignInRequest.objects.filter(pk=sign_in.pk, opened_at__isnull=True).update(opened_at=now())
+    record_event(Tag.LINK_OPENED, email=sign_in.email, user=sign_in.user, ip=ip, agent=agent,
+                 sign_in_request=sign_in.pk)
+
+
+@dataclass(frozen=True)
+class Redeemed:
+    user: User
+    next_url: str
+    sign_in: SignInRequest
+
+
+def redeem_link(token: str, *, ip: str, agent: str, confirmed: bool) -> Redeemed:
+    """Consume ``token`` and return who it signs in (rule 4); the caller starts the session.
+
+    Consumption is one conditional UPDATE: of two simultaneous clicks, on any number of
+    processes, exactly one sees a row updated; the other is told the link was used.
+    Eligibility is checked again: the person may have been disabled since the email left.
+    """
+    sign_in = find_link(token, ip=ip, agent=agent)
+    verdict = eligibility(sign_in.email, "email")
+    if not verdict.allowed:
+        record_event(Tag.LINK_DECLINED, email=sign_in.email, user=verdict.user,
+                     organization=verdict.organization, ip=ip, agent=agent,
+                     reason=verdict.reason, sign_in_request=sign_in.pk)
+        raise AccountCannotSignIn(sign_in.email, sign_in.binding_hash)
+    moment = now()
+    with transaction.atomic():
+        won = SignInRequest.objects.filter(
+            pk=sign_in.pk, token_hash=sign_in.token_hash, consumed_at__isnull=True,
+            revoked_at__isnull=True, superseded_at__isnull=True, expires_at__gt=moment,
+        ).update(consumed_at=moment, state=SignInRequest.State.REDEEMED, consumed_ip=ip or None,
+                 consumed_user_agent=agent[:400])
+        if won != 1:
+            sign_in.refresh_from_db()
+            raise _refuse(sign_in, _problem_for(sign_in) or LinkAlreadyUsed(
+                sign_in.email, sign_in.binding_hash), ip, agent)
+        user = verdict.user
+        if user is None:  # auto-join: the first sign-in from a verified domain makes a member
+            assert verdict.organization is not None
+            user = join_on_sign_in(sign_in.email, verdict.organization)
+            SignInRequest.objects.filter(pk=sign_in.pk).update(user=user)
+        revoke_outstanding_links(sign_in.email, except_pk=sign_in.pk)
+        if confirmed:
+            record_event(Tag.LINK_CONFIRMED, email=sign_in.email, user=user, ip=ip, agent=agent,
+                         sign_in_request=sign_in.pk)
+        record_event(Tag.LINK_REDEEMED, email=sign_in.email, user=user, ip=ip, agent=agent,
+                     sign_in_request=sign_in.pk, method="email",
+                     same_browser=not confirmed)
+    return Redeemed(user, safe_next(sign_in.next_url), sign_in)
+
+
+def revoke_outstanding_links(email: str, except_pk: int | None = None) -> int:
+    """Revoke every open link of ``email``: after a sign-in, older emails are dead (rule 4)."""
+    open_links = SignInRequest.objects.filter(
+        email=email, consumed_at__isnull=True, revoked_at__isnull=True,
+        superseded_at__isnull=True)
+    if except_pk is not None:
+        open_links = open_links.filter(~Q(pk=except_pk))
+    return open_links.update(revoked_at=now())

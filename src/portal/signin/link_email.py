@@ -1,0 +1,107 @@
+"""The sign-in link email, rendered by the mail worker at send time (rules 1, 2, 3, 5).
+
+The worker, not the web request, decides whether an address gets a link: that is what
+makes the web response identical for every address. The secret is minted here, just
+before the SMTP conversation, and only its hash is stored; the rendered body lives in
+memory until it is handed to the relay.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.html import strip_spaces_between_tags
+
+from portal.accounts.services import eligibility
+from portal.audit.services import record_event
+from portal.audit.tags import Tag
+from portal.core.clock import now
+from portal.core.http import describe_agent
+from portal.mail.models import OutboundMessage
+from portal.mail.renderers import Cancel, Rendered
+from portal.signin import tokens
+from portal.signin.flows.magic_link import MIN_LIFE_ON_SEND
+from portal.signin.models import SignInRequest
+
+
+def _sign_in_of(message: OutboundMessage) -> SignInRequest:
+    pk = message.payload.get("sign_in_request")
+    sign_in = SignInRequest.objects.select_for_update().filter(pk=pk).first()
+    if sign_in is None:
+        raise Cancel("sign_in_request_missing")
+    return sign_in
+
+
+class LinkEmail:
+    """Renderer registered as ``signin.link`` (see ``portal.mail.renderers``)."""
+
+    def render(self, message: OutboundMessage) -> Rendered:
+        with transaction.atomic():
+            sign_in = _sign_in_of(message)
+            if (sign_in.superseded_at or sign_in.revoked_at or sign_in.consumed_at):
+                raise Cancel("superseded")
+            if sign_in.expires_at - MIN_LIFE_ON_SEND <= now():
+                record_event(Tag.LINK_EXPIRED_UNSENT, email=sign_in.email,
+                             reason="queued_too_long", sign_in_request=sign_in.pk)
+                raise Cancel("expired", expired=True)
+            verdict = eligibility(sign_in.email, "email")
+            if not verdict.allowed:
+                # Rule 2: no link. The inbox owner hears nothing; the asker saw the same page.
+                sign_in.state = SignInRequest.State.DECLINED
+                sign_in.decline_reason = verdict.reason
+                sign_in.user = verdict.user
+                sign_in.save(update_fields=["state", "decline_reason", "user"])
+                record_event(Tag.LINK_DECLINED, email=sign_in.email, user=verdict.user,
+                             organization=verdict.organization, reason=verdict.reason,
+                             sign_in_request=sign_in.pk)
+                raise Cancel(verdict.reason)
+            token = tokens.generate_token()
+            # Each attempt mints a fresh secret: if an earlier attempt's email did get
+            # through after all, its link stops working rather than two being live.
+            sign_in.token_hash = tokens.hash_token(token)
+            sign_in.user = verdict.user
+            sign_in.save(update_fields=["token_hash", "user"])
+        return render_link_email(sign_in, token)
+
+    def delivered(self, message: OutboundMessage) -> None:
+        with transaction.atomic():
+            sign_in = _sign_in_of(message)
+            sign_in.state = SignInRequest.State.SENT
+            sign_in.sent_at = now()
+            sign_in.save(update_fields=["state", "sent_at"])
+            record_event(Tag.LINK_SENT, email=sign_in.email, user=sign_in.user,
+                         sign_in_request=sign_in.pk, message_id=message.message_id)
+
+    def failed(self, message: OutboundMessage, error: str) -> None:
+        with transaction.atomic():
+            sign_in = _sign_in_of(message)
+            sign_in.state = SignInRequest.State.UNDELIVERED
+            sign_in.save(update_fields=["state"])
+            record_event(Tag.LINK_DELIVERY_FAILED, email=sign_in.email, user=sign_in.user,
+                         reason="delivery_failed", sign_in_request=sign_in.pk,
+                         error=error[:500])
+
+
+def render_link_email(sign_in: SignInRequest, token: str) -> Rendered:
+    brand = settings.PORTAL_BRAND
+    link = settings.PORTAL_BASE_URL + reverse("signin:link", args=[token])
+    context = {
+        "brand": brand,
+        "link": link,
+        "email": sign_in.email,
+        "expires_at": sign_in.expires_at,
+        "minutes": round((sign_in.expires_at - sign_in.created_at) / timedelta(minutes=1)),
+        "requested_at": sign_in.created_at,
+        "requested_from": describe_agent(sign_in.user_agent),
+        "requested_ip": sign_in.ip or "an unknown address",
+        "from_email": settings.DEFAULT_FROM_EMAIL,
+    }
+    return Rendered(
+        subject=f"Your {brand} sign-in link",
+        text=render_to_string("signin/email/link.txt", context),
+        html=strip_spaces_between_tags(render_to_string("signin/email/link.html", context)),
+    )
