@@ -179,6 +179,14 @@ def _base_url(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _discovery_url(env: Mapping[str, str], name: str) -> str:
+    raw = _text(env, name, default_of(name))
+    parts = _split(name, raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(name, f"expected an https:// URL, got {raw!r}")
+    return raw
+
+
 def _host_of(base_url: str) -> str:
     host = urlsplit(base_url).hostname or "127.0.0.1"
     # ALLOWED_HOSTS compares IPv6 literals in their bracketed form, as in the Host header.
@@ -284,12 +292,10 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         session_max_seconds=_int(env, "SESSION_MAX_SECONDS", 14 * 86400, minimum=60),
         google_client_id=_text(env, "GOOGLE_CLIENT_ID"),
         google_client_secret=env.get("GOOGLE_CLIENT_SECRET", ""),
-        google_discovery_url=_text(env, "GOOGLE_DISCOVERY_URL",
-                                   default_of("GOOGLE_DISCOVERY_URL")),
+        google_discovery_url=_discovery_url(env, "GOOGLE_DISCOVERY_URL"),
         microsoft_client_id=_text(env, "MICROSOFT_CLIENT_ID"),
         microsoft_client_secret=env.get("MICROSOFT_CLIENT_SECRET", ""),
-        microsoft_discovery_url=_text(env, "MICROSOFT_DISCOVERY_URL",
-                                      default_of("MICROSOFT_DISCOVERY_URL")),
+        microsoft_discovery_url=_discovery_url(env, "MICROSOFT_DISCOVERY_URL"),
         dev_mail_dir=_text(env, "PORTAL_DEV_MAIL_DIR"),
         bind=_text(env, "PORTAL_BIND", "127.0.0.1:8000"),
         web_concurrency=_int(env, "WEB_CONCURRENCY", 2, minimum=1),

@@ -1,0 +1,214 @@
+"""The environment is read in one place, and every bad value stops start-up by name."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from portal.config import env
+from portal.config.env import DEV_SECRET_KEY, ConfigError, load
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+DEV = {"PORTAL_DEBUG": "true"}
+PROD = {"PORTAL_SECRET_KEY": "p" * 40}
+
+# A value the portal cannot use, for every variable that can have one.
+BAD_VALUES: dict[str, list[str]] = {
+    "PORTAL_SECRET_KEY": ["short"],
+    "PORTAL_DEBUG": ["maybe", "2", "enabled"],
+    "DATABASE_URL": ["postgres//x", "mysql://user@db.example/portal", "nonsense",
+                     "postgres://db.example:notaport/portal", "postgres://db.example",
+                     "postgres://[::1/portal"],
+    "REDIS_URL": ["http://127.0.0.1:6379/0", "127.0.0.1:6379", "redis://[::1:6379"],
+    "PORTAL_BASE_URL": ["portal.example.com", "ftp://portal.example.com",
+                        "https://portal.example.com/portal", "https://portal.example.com?x=1",
+                        "https://portal.example.com#top", "https://[::1", "https://",
+                        "https://portal.example.com:99999", "https://user@portal.example.com"],
+    "SMTP_PORT": ["twenty-five", "0", "70000", "25.0"],
+    "SMTP_TLS": ["ssl", "yes", "STARTTLS-ish"],
+    "SMTP_TIMEOUT_SECONDS": ["soon", "0"],
+    "PORTAL_FROM_EMAIL": ["noreply", "Cloud Sentry <noreply@>", "a@b.c\r\nBcc: x@evil.example"],
+    "MAGIC_LINK_TTL_SECONDS": ["15m", "10"],
+    "SESSION_IDLE_SECONDS": ["eight hours", "-1"],
+    "SESSION_MAX_SECONDS": ["2w", "0"],
+    "GOOGLE_DISCOVERY_URL": ["accounts.google.com", "file:///etc/passwd"],
+    "MICROSOFT_DISCOVERY_URL": ["login.microsoftonline.com", "https://[bad"],
+    "WEB_CONCURRENCY": ["many", "0"],
+    "DKIM_PRIVATE_KEY_FILE": ["/nonexistent/dkim.pem"],  # with a selector, see below
+}
+
+# Free text: any value is acceptable, so the check is that the value is read, where it goes.
+FREE_TEXT: dict[str, tuple[str, str]] = {
+    "PORTAL_ALLOWED_HOSTS": ("portal.example.com", "allowed_hosts"),
+    "SMTP_HOST": ("relay.example.com", "smtp_host"),
+    "SMTP_USERNAME": ("mailer", "smtp_username"),
+    "SMTP_PASSWORD": (" spaces kept ", "smtp_password"),
+    "PORTAL_BRAND": ("Northwind IT", "brand"),
+    "DKIM_DOMAIN": ("mail.example.com", "dkim_domain"),
+    "GOOGLE_CLIENT_ID": ("google-id", "google_client_id"),
+    "GOOGLE_CLIENT_SECRET": ("google-secret", "google_client_secret"),
+    "MICROSOFT_CLIENT_ID": ("ms-id", "microsoft_client_id"),
+    "MICROSOFT_CLIENT_SECRET": ("ms-secret", "microsoft_client_secret"),
+    "PORTAL_DEV_MAIL_DIR": ("/tmp/mail", "dev_mail_dir"),
+    "PORTAL_BIND": ("0.0.0.0:9000", "bind"),
+    "FORWARDED_ALLOW_IPS": ("10.0.0.1,10.0.0.2", "forwarded_allow_ips"),
+}
+# Read once at import (where the SQLite file lives); checked in a subprocess in test_cli.py.
+READ_AT_IMPORT = {"PORTAL_VAR_DIR"}
+# Valid only in pairs; the DKIM tests below check both halves.
+PAIRED = {"DKIM_SELECTOR"}
+
+
+def _bad_cases(*, skip: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    return [(name, value) for name, values in BAD_VALUES.items() for value in values
+            if name not in skip]
+
+
+def test_every_variable_is_checked_by_this_module() -> None:
+    declared = {v.name for v in env.VARIABLES}
+    covered = set(BAD_VALUES) | set(FREE_TEXT) | READ_AT_IMPORT | PAIRED
+    assert declared - covered == set(), "add the new variable to BAD_VALUES or FREE_TEXT"
+    assert covered - declared == set(), "a tested variable is missing from env.VARIABLES"
+
+
+def test_development_defaults_load_without_any_variable() -> None:
+    config = load(DEV)
+    assert config.debug is True
+    assert config.secret_key == DEV_SECRET_KEY
+    assert config.database["ENGINE"] == "django.db.backends.sqlite3"
+    assert config.smtp_tls == "starttls"
+    assert config.smtp_port == 25
+    assert config.magic_link_ttl == 900
+    assert config.allowed_hosts == ["127.0.0.1"]
+
+
+@pytest.mark.parametrize(("variable", "value"), _bad_cases())
+def test_bad_value_raises_config_error_naming_the_variable(variable: str, value: str) -> None:
+    environment = {**PROD, variable: value}
+    if variable == "DKIM_PRIVATE_KEY_FILE":
+        environment["DKIM_SELECTOR"] = "portal"
+    with pytest.raises(ConfigError) as caught:
+        load(environment)
+    assert caught.value.variable == variable
+    assert str(caught.value).startswith(f"{variable}: ")
+
+
+# Development mode accepts any secret key: nothing is at stake on a laptop.
+@pytest.mark.parametrize(("variable", "value"), _bad_cases(skip=("PORTAL_SECRET_KEY",)))
+def test_bad_value_is_refused_in_development_mode_too(variable: str, value: str) -> None:
+    environment = {**DEV, variable: value}
+    if variable == "PORTAL_DEBUG":
+        environment = {variable: value}
+    if variable == "DKIM_PRIVATE_KEY_FILE":
+        environment["DKIM_SELECTOR"] = "portal"
+    with pytest.raises(ConfigError) as caught:
+        load(environment)
+    assert caught.value.variable == variable
+
+
+@pytest.mark.parametrize(("variable", "value_and_field"), FREE_TEXT.items())
+def test_free_text_variable_is_read(variable: str, value_and_field: tuple[str, str]) -> None:
+    value, field = value_and_field
+    read = getattr(load({**DEV, variable: value}), field)
+    expected = value if variable == "SMTP_PASSWORD" else value.strip()
+    assert read == ([expected] if isinstance(read, list) else expected)
+
+
+def test_dkim_selector_without_key_names_the_key_file() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load({**PROD, "DKIM_SELECTOR": "portal"})
+    assert caught.value.variable == "DKIM_PRIVATE_KEY_FILE"
+
+
+def test_dkim_key_without_selector_names_the_selector(tmp_path: Path) -> None:
+    key = tmp_path / "dkim.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    with pytest.raises(ConfigError) as caught:
+        load({**PROD, "DKIM_PRIVATE_KEY_FILE": str(key)})
+    assert caught.value.variable == "DKIM_SELECTOR"
+
+
+def test_dkim_fully_configured_signs_for_the_from_domain_by_default(tmp_path: Path) -> None:
+    key = tmp_path / "dkim.pem"
+    key.write_text("-----BEGIN PRIVATE KEY-----\n")
+    config = load({**PROD, "DKIM_SELECTOR": "portal", "DKIM_PRIVATE_KEY_FILE": str(key),
+                   "PORTAL_FROM_EMAIL": "Northwind IT <it@Northwind.example>"})
+    assert (config.dkim_selector, config.dkim_domain) == ("portal", "northwind.example")
+
+
+def test_production_mode_refuses_to_start_without_a_secret_key() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load({})
+    assert caught.value.variable == "PORTAL_SECRET_KEY"
+
+
+def test_production_mode_refuses_the_development_key() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load({"PORTAL_SECRET_KEY": DEV_SECRET_KEY})
+    assert caught.value.variable == "PORTAL_SECRET_KEY"
+
+
+def test_production_mode_is_the_default_when_portal_debug_is_unset_or_empty() -> None:
+    assert load(PROD).debug is False
+    assert load({**PROD, "PORTAL_DEBUG": ""}).debug is False
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("TRUE", True), ("on", True),
+                                               ("yes", True), ("0", False), ("off", False),
+                                               ("False", False), (" no ", False)])
+def test_portal_debug_accepts_the_usual_spellings(raw: str, expected: bool) -> None:
+    assert load({**PROD, "PORTAL_DEBUG": raw}).debug is expected
+
+
+@pytest.mark.parametrize("url", ["postgres://portal@db.example:5432/portal",
+                                 "postgresql://portal:secret@db.example/portal"])
+def test_postgres_url_keeps_connections_with_health_checks(url: str) -> None:
+    database = load({**PROD, "DATABASE_URL": url}).database
+    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert database["NAME"] == "portal"
+    assert database["CONN_HEALTH_CHECKS"] is True
+
+
+def test_sqlite_url_waits_for_a_competing_writer(tmp_path: Path) -> None:
+    database = load({**PROD, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"}).database
+    assert database["NAME"] == str(tmp_path / "x.sqlite3")
+    assert database["OPTIONS"] == {"timeout": 20, "transaction_mode": "IMMEDIATE",
+                                   "init_command": "PRAGMA journal_mode=WAL;"}
+
+
+def test_allowed_hosts_default_to_the_base_url_host() -> None:
+    assert load({**PROD, "PORTAL_BASE_URL": "https://portal.example.com/"}).allowed_hosts == [
+        "portal.example.com"]
+    # Django compares IPv6 literals in brackets, as the Host header carries them.
+    assert load({**PROD, "PORTAL_BASE_URL": "http://[::1]:8000"}).allowed_hosts == ["[::1]"]
+
+
+def test_allowed_hosts_split_on_commas() -> None:
+    config = load({**PROD, "PORTAL_ALLOWED_HOSTS": " a.example , b.example,,"})
+    assert config.allowed_hosts == ["a.example", "b.example"]
+
+
+def test_base_url_loses_its_trailing_slash() -> None:
+    assert load({**PROD, "PORTAL_BASE_URL": "https://portal.example.com/"}).base_url == (
+        "https://portal.example.com")
+
+
+def test_smtp_tls_is_case_insensitive() -> None:
+    assert load({**PROD, "SMTP_TLS": "TLS"}).smtp_tls == "tls"
+
+
+def test_config_is_frozen() -> None:
+    config = load(DEV)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.debug = False  # type: ignore[misc]
+
+
+def test_readme_documents_every_variable() -> None:
+    text = README.read_text() if README.exists() else ""
+    missing = [v.name for v in env.VARIABLES if v.name not in text]
+    assert not missing, (
+        "README.md must document every variable in portal.config.env.VARIABLES "
+        f"(its configuration table is written from that list); missing: {', '.join(missing)}"
+        + ("" if README.exists() else " (README.md does not exist yet)"))

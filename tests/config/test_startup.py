@@ -1,0 +1,99 @@
+"""``portal`` as an operator runs it: one line for a bad variable, secure defaults otherwise."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from portal.config.env import DEV_SECRET_KEY
+from tests.config.portal_cli import PROPER_KEY, run_portal
+
+PRINT_SETTINGS = (
+    "import json; from django.conf import settings as s; print(json.dumps({name: getattr(s, name)"
+    " for name in ('DEBUG', 'SESSION_COOKIE_SECURE', 'CSRF_COOKIE_SECURE', 'SECURE_HSTS_SECONDS',"
+    " 'SESSION_COOKIE_HTTPONLY', 'SESSION_COOKIE_SAMESITE', 'CSRF_COOKIE_HTTPONLY',"
+    " 'SECURE_PROXY_SSL_HEADER', 'ALLOWED_HOSTS', 'CSRF_TRUSTED_ORIGINS', 'STATIC_ROOT',"
+    " 'SESSION_ENGINE', 'X_FRAME_OPTIONS')}, default=str))"
+)
+
+
+def _settings(tmp_path: Path, **variables: str) -> dict[str, object]:
+    result = run_portal("shell", "-c", PRINT_SETTINGS, PORTAL_VAR_DIR=str(tmp_path), **variables)
+    assert result.returncode == 0, result.stderr
+    printed: dict[str, object] = json.loads(result.stdout.strip().splitlines()[-1])
+    return printed
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("SMTP_TLS", "ssl"),
+    ("DATABASE_URL", "postgres//x"),
+    ("DATABASE_URL", "mysql://portal@db.example/portal"),
+    ("DATABASE_URL", "nonsense"),
+    ("SMTP_PORT", "twenty-five"),
+    ("PORTAL_DEBUG", "maybe"),
+    ("PORTAL_BASE_URL", "https://[::1"),
+    ("DKIM_SELECTOR", "portal"),
+    ("WEB_CONCURRENCY", "lots"),
+])
+def test_bad_variable_stops_portal_with_one_line_naming_it(variable: str, value: str) -> None:
+    expect = "DKIM_PRIVATE_KEY_FILE" if variable == "DKIM_SELECTOR" else variable
+    result = run_portal("check", PORTAL_SECRET_KEY=PROPER_KEY, **{variable: value})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("portal: configuration error: ")
+    assert expect in lines[0]
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("key", [None, "", DEV_SECRET_KEY, "too-short"])
+def test_production_mode_refuses_to_start_without_a_proper_secret_key(key: str | None) -> None:
+    variables = {} if key is None else {"PORTAL_SECRET_KEY": key}
+    result = run_portal("check", **variables)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "PORTAL_SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_production_mode_has_secure_cookies_and_hsts(tmp_path: Path) -> None:
+    printed = _settings(tmp_path, PORTAL_SECRET_KEY=PROPER_KEY,
+                        PORTAL_BASE_URL="https://portal.example.com")
+    assert printed["DEBUG"] is False
+    assert printed["SESSION_COOKIE_SECURE"] is True
+    assert printed["CSRF_COOKIE_SECURE"] is True
+    assert isinstance(printed["SECURE_HSTS_SECONDS"], int)
+    assert printed["SECURE_HSTS_SECONDS"] > 0
+    assert printed["SESSION_COOKIE_HTTPONLY"] is True
+    assert printed["CSRF_COOKIE_HTTPONLY"] is True
+    assert printed["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert printed["X_FRAME_OPTIONS"] == "DENY"
+    # Server-side sessions: signing out deletes the row, so a copied cookie dies too.
+    assert printed["SESSION_ENGINE"] == "django.contrib.sessions.backends.db"
+    # Only the configured host; no loopback names sneak in outside development.
+    assert printed["ALLOWED_HOSTS"] == ["portal.example.com"]
+    assert printed["CSRF_TRUSTED_ORIGINS"] == ["https://portal.example.com"]
+
+
+def test_development_mode_relaxes_only_what_plain_http_needs(tmp_path: Path) -> None:
+    printed = _settings(tmp_path, PORTAL_DEBUG="true")
+    assert printed["DEBUG"] is True
+    assert printed["SESSION_COOKIE_SECURE"] is False
+    assert printed["SECURE_HSTS_SECONDS"] == 0
+    assert printed["SESSION_COOKIE_HTTPONLY"] is True
+    assert "localhost" in printed["ALLOWED_HOSTS"]  # type: ignore[operator]
+
+
+def test_portal_var_dir_moves_the_state_folder(tmp_path: Path) -> None:
+    printed = _settings(tmp_path, PORTAL_DEBUG="true")
+    assert printed["STATIC_ROOT"] == str(tmp_path / "static")
+
+
+def test_diffsettings_runs_in_production_mode(tmp_path: Path) -> None:
+    result = run_portal("diffsettings", PORTAL_SECRET_KEY=PROPER_KEY,
+                        PORTAL_VAR_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "SESSION_COOKIE_SECURE = True" in result.stdout
