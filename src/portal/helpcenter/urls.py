@@ -1,7 +1,10 @@
 from django.urls import path
 
-from portal.servicedesk import views
+from portal.helpcenter import views
 
 app_name = "helpcenter"
 
-urlpatterns = [path("", views.request_list, name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("<slug:slug>/", views.article, name="article"),
+]

@@ -6,5 +6,7 @@ app_name = "servicedesk"
 
 urlpatterns = [
     path("", views.request_list, name="list"),
-    path("<int:number>/", views.request_list, name="detail"),
+    path("new/", views.request_new, name="new"),
+    path("<int:number>/", views.request_detail, name="detail"),
+    path("<int:number>/comments/", views.request_comment, name="comment"),
 ]

@@ -1,0 +1,36 @@
+"""Staff view of the audit trail: searchable, filterable, and read-only for everyone.
+
+An audit trail that staff can edit or delete from the admin is not evidence of anything, so
+no one, superusers included, gets add, change or delete here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from portal.audit.models import AuthEvent
+
+
+@admin.register(AuthEvent)
+class AuthEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "tag", "outcome", "email", "organization", "ip", "reason"]
+    list_filter = ["tag", "outcome", "organization"]
+    date_hierarchy = "created_at"
+    search_fields = ["email", "ip"]
+    list_select_related = ["organization"]
+    show_full_result_count = False  # counting a large table on every page is slow
+    fields = ["created_at", "tag", "outcome", "email", "user", "organization", "ip",
+              "user_agent", "reason", "detail"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

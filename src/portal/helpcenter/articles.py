@@ -1,0 +1,111 @@
+"""Help articles: Django template files in ``helpcenter/articles/``, one per slug.
+
+Each file opens with a comment block naming its title, a one-line summary and its place in
+the index::
+
+    {% comment %}
+    title: Signing in with a magic link
+    summary: What the link is, how long it works, and what it protects.
+    order: 10
+    {% endcomment %}
+
+Articles are templates, not stored text, so the numbers they state (how long a link works,
+the From address) are read from settings when the page is rendered and cannot drift from
+what the portal actually does. Only files found in the folder can be shown: a slug is looked
+up in that list, never joined onto a path.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email.utils import parseaddr
+from functools import cache
+from pathlib import Path
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.template import engines
+from django.utils.safestring import SafeString
+
+ARTICLES_DIR = Path(__file__).resolve().parent / "articles"
+SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_HEADER_RE = re.compile(r"\A\s*\{% comment %\}(?P<body>.*?)\{% endcomment %\}", re.DOTALL)
+
+
+class ArticleFileError(Exception):
+    """An article file is missing its header; raised at load, so a broken file is noticed."""
+
+
+@dataclass(frozen=True)
+class Article:
+    slug: str
+    title: str
+    summary: str
+    order: int
+    source: str
+
+
+def _parse(path: Path) -> Article:
+    text = path.read_text(encoding="utf-8")
+    match = _HEADER_RE.match(text)
+    if match is None:
+        raise ArticleFileError(f"{path.name}: starts without a {{% comment %}} header")
+    fields: dict[str, str] = {}
+    for line in match.group("body").splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip().lower()] = value.strip()
+    if not fields.get("title"):
+        raise ArticleFileError(f"{path.name}: the header names no title")
+    try:
+        order = int(fields.get("order", "1000"))
+    except ValueError:
+        raise ArticleFileError(f"{path.name}: order must be a whole number") from None
+    return Article(slug=path.stem, title=fields["title"], summary=fields.get("summary", ""),
+                   order=order, source=text)
+
+
+@cache
+def all_articles() -> tuple[Article, ...]:
+    """Return every article, in index order."""
+    found = [_parse(path) for path in sorted(ARTICLES_DIR.glob("*.html"))
+             if SLUG_RE.match(path.stem)]
+    return tuple(sorted(found, key=lambda a: (a.order, a.title)))
+
+
+def find(slug: str) -> Article | None:
+    """Return the article called ``slug``, or ``None``."""
+    return next((a for a in all_articles() if a.slug == slug), None)
+
+
+def duration_text(seconds: int) -> str:
+    """Say a duration the way a person would: "15 minutes", "8 hours", "14 days"."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    if seconds >= 60:
+        minutes, rest = divmod(seconds, 60)
+        return f"{minutes} minute{'' if minutes == 1 else 's'} {rest} seconds"
+    return f"{seconds} seconds"
+
+
+def facts() -> dict[str, str]:
+    """Return the settings an article may state, worded for people."""
+    display_name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    return {
+        "link_lifetime": duration_text(settings.MAGIC_LINK_TTL_SECONDS),
+        "link_minutes": str(settings.MAGIC_LINK_TTL_SECONDS // 60),
+        "from_email": settings.DEFAULT_FROM_EMAIL,
+        "from_address": address or settings.DEFAULT_FROM_EMAIL,
+        "from_name": display_name,
+        "session_idle": duration_text(settings.SESSION_IDLE_SECONDS),
+        "session_max": duration_text(settings.SESSION_COOKIE_AGE),
+    }
+
+
+def render_article(article: Article, request: HttpRequest) -> SafeString:
+    """Render the article's body (the file is a trusted template shipped with the code)."""
+    template = engines["django"].from_string(article.source)
+    return SafeString(template.render({"article": article, **facts()}, request))

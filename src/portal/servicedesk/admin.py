@@ -1,0 +1,104 @@
+"""Staff admin for service requests: change the status, reply as the service desk."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from portal.accounts.models import User
+from portal.core.clock import now
+from portal.servicedesk import services
+from portal.servicedesk.forms import COMMENT_MAX
+from portal.servicedesk.models import Comment, ServiceRequest
+
+
+class ServiceRequestAdminForm(forms.ModelForm):
+    reply = forms.CharField(
+        label="Reply to the customer", required=False, max_length=COMMENT_MAX,
+        widget=forms.Textarea(attrs={"rows": 5, "cols": 80}),
+        help_text="Shown on the request as from the service desk, under your name. "
+                  "Leave empty to only change the status or priority.")
+
+    class Meta:
+        model = ServiceRequest
+        fields = ["organization", "title", "description", "status", "priority"]
+
+
+class CommentInline(admin.TabularInline):
+    """The conversation so far. Read-only: nobody rewrites what a customer said."""
+
+    model = Comment
+    extra = 0
+    fields = ["created_at", "author", "from_staff", "body"]
+    readonly_fields = fields
+    can_delete = False
+    verbose_name_plural = "conversation"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Comment]:
+        return super().get_queryset(request).select_related("author")
+
+
+@admin.register(ServiceRequest)
+class ServiceRequestAdmin(admin.ModelAdmin):
+    form = ServiceRequestAdminForm
+    list_display = ["reference", "title", "organization", "status", "priority", "updated_at"]
+    list_filter = ["status", "priority", "organization"]
+    search_fields = ["title", "=number", "organization__name", "created_by__email"]
+    list_select_related = ["organization"]
+    readonly_fields = ["reference", "created_by", "created_at", "updated_at"]
+    inlines = [CommentInline]
+    date_hierarchy = "created_at"
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return [(None, {"fields": ["organization", "title", "description", "priority",
+                                       "status", "reply"]})]
+        return [
+            (None, {"fields": ["reference", "organization", "title", "description",
+                               "created_by", "created_at", "updated_at"]}),
+            ("Handling", {"fields": ["status", "priority", "reply"]}),
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None:
+            # Moving a request to another customer would show it to strangers.
+            fields.append("organization")
+        return fields
+
+    @admin.display(description="number", ordering="number")
+    def reference(self, obj: ServiceRequest) -> str:
+        return obj.reference
+
+    def save_model(self, request: HttpRequest, obj: ServiceRequest, form: Any,
+                   change: bool) -> None:
+        staff: User = request.user  # type: ignore[assignment]
+        if change:
+            if form.changed_data:
+                obj.updated_at = now()
+            super().save_model(request, obj, form, change)
+        else:
+            # New requests get their number the same way customers' requests do.
+            created = services.create_request(
+                obj.organization, title=obj.title, description=obj.description,
+                priority=obj.priority, created_by=staff)
+            if obj.status != created.status:
+                created.status = obj.status
+                created.save(update_fields=["status"])
+            obj.pk, obj.number = created.pk, created.number
+            obj.created_at, obj.updated_at = created.created_at, created.updated_at
+            obj.created_by = staff
+            obj._state.adding = False
+        reply = form.cleaned_data.get("reply", "").strip()
+        if reply:
+            services.reply_as_staff(staff, obj, reply)
