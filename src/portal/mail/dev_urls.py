@@ -1,7 +1,12 @@
+"""URLs of the development mail pages (``/dev/mail/``); 404 outside development."""
+
 from django.urls import path
 
-from portal.servicedesk import views
+from portal.mail import dev_views
 
 app_name = "devmail"
 
-urlpatterns = [path("", views.request_list, name="inbox")]
+urlpatterns = [
+    path("", dev_views.inbox, name="inbox"),
+    path("<str:key>/", dev_views.message, name="message"),
+]

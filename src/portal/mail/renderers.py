@@ -29,7 +29,7 @@ class Rendered:
     html: str
 
 
-class Cancel(Exception):  # noqa: N818 - reads as the verb it is
+class Cancel(Exception):  # named for the verb it is, not an error
     """Send nothing for this message."""
 
     def __init__(self, reason: str, *, expired: bool = False) -> None:
