@@ -32,6 +32,14 @@ def alice():  # type: ignore[no-untyped-def]
     return make_user(ALICE, make_org(), full_name="Alice Moreno")
 
 
+def confirm_elsewhere(link, client: Client | None = None):  # type: ignore[no-untyped-def]
+    """Open ``link`` in a browser that did not ask, and press "Continue"."""
+    client = client or Client()
+    opened = client.get(link.path)
+    assert opened.status_code == 302, opened.status_code
+    return client.post(opened["Location"])
+
+
 def _signed_in_as(client: Client) -> str | None:
     response = client.get("/")
     return None if response.status_code == 302 else response.wsgi_request.user.email
@@ -108,17 +116,20 @@ def test_loading_a_link_elsewhere_consumes_nothing(alice, smtp) -> None:  # type
     (link,) = deliver_and_read(smtp)
     scanner = Client()
     for _ in range(5):
-        page = scanner.get(link.path)
+        opened = scanner.get(link.path)
+        assert opened["Referrer-Policy"] == "no-referrer"
+        assert opened["Location"] == "/signin/confirm/"  # the token leaves the address bar
+        page = scanner.get(opened["Location"])
         assert page.status_code == 200
-        assert page["Referrer-Policy"] == "no-referrer"
         assert b"Continue as alice@northwind.example" in page.content
         assert b"<script" not in page.content  # no auto-submit: scanners run JavaScript
-        assert scanner.head(link.path).status_code == 200
+        assert scanner.head(link.path).status_code == 302
+        assert Client().head(link.path).status_code == 302
     assert SignInRequest.objects.get().consumed_at is None
     assert _signed_in_as(scanner) is None
     # A person in another browser presses the button and is signed in.
     person = Client()
-    assert person.post(link.path).status_code == 302
+    assert confirm_elsewhere(link, person)["Location"] == "/"
     assert _signed_in_as(person) == ALICE
     assert AuthEvent.objects.filter(tag="signin:link:confirmed").count() == 1
 
@@ -135,7 +146,9 @@ def test_confirm_needs_csrf(alice, smtp) -> None:  # type: ignore[no-untyped-def
     ask(Client(), ALICE)
     (link,) = deliver_and_read(smtp)
     forger = Client(enforce_csrf_checks=True)
-    assert forger.post(link.path).status_code == 403
+    forger.get(link.path)
+    assert forger.post("/signin/confirm/").status_code == 403
+    assert Client().post(link.path).status_code == 405  # the link itself never takes a POST
     assert SignInRequest.objects.get().consumed_at is None
 
 
@@ -144,7 +157,7 @@ def test_link_used_twice_is_refused(alice, smtp) -> None:  # type: ignore[no-unt
     ask(browser, ALICE)
     (link,) = deliver_and_read(smtp)
     browser.get(link.path)
-    again = Client().post(link.path)
+    again = Client().get(link.path, follow=True)
     assert again.status_code == 410
     assert b"This link has already been used" in again.content
     assert b"Email me a fresh link" in again.content
@@ -159,9 +172,9 @@ def test_expiry_boundary(alice, smtp, settings) -> None:  # type: ignore[no-unty
         ask(Client(), ALICE)
         (link,) = deliver_and_read(smtp)
         clock.move_to(start + timedelta(minutes=14, seconds=59))
-        assert Client().get(link.path).status_code == 200
+        assert Client().get(link.path, follow=True).status_code == 200
         clock.move_to(start + timedelta(minutes=15))
-        expired = Client().post(link.path)
+        expired = Client().get(link.path, follow=True)
         assert expired.status_code == 410
         assert b"This link has expired" in expired.content
     assert AuthEvent.objects.filter(tag="signin:link:expired_use").exists()
@@ -184,9 +197,9 @@ def test_newer_request_supersedes_older_links(alice, smtp) -> None:  # type: ign
     smtp.clear()
     ask(Client(), ALICE)
     (second,) = deliver_and_read(smtp)
-    old = browser.get(first.path)
+    old = browser.get(first.path, follow=True)
     assert old.status_code == 410 and b"A newer link was sent" in old.content
-    assert Client().post(second.path).status_code == 302
+    assert confirm_elsewhere(second).status_code == 302
 
 
 def test_queued_older_link_is_never_sent(alice, smtp) -> None:  # type: ignore[no-untyped-def]
@@ -194,7 +207,7 @@ def test_queued_older_link_is_never_sent(alice, smtp) -> None:  # type: ignore[n
     ask(Client(), ALICE)  # before the worker ran
     links = deliver_and_read(smtp)
     assert len(smtp.messages) == 1
-    assert Client().post(links[0].path).status_code == 302
+    assert confirm_elsewhere(links[0]).status_code == 302
 
 
 def test_sign_in_revokes_other_outstanding_links(alice, smtp) -> None:  # type: ignore[no-untyped-def]
@@ -203,7 +216,7 @@ def test_sign_in_revokes_other_outstanding_links(alice, smtp) -> None:  # type: 
     # A second, older-style outstanding link, e.g. from another flow, made directly:
     other = SignInRequest.objects.create(email=ALICE, expires_at=timezone.now() + timedelta(
         minutes=10), binding_hash="", token_hash="f" * 64)
-    Client().post(link.path)
+    confirm_elsewhere(link)
     other.refresh_from_db()
     assert other.revoked_at is not None
 
@@ -212,13 +225,13 @@ def test_revoked_link_says_so(alice, smtp) -> None:  # type: ignore[no-untyped-d
     ask(Client(), ALICE)
     (link,) = deliver_and_read(smtp)
     SignInRequest.objects.update(revoked_at=timezone.now())
-    page = Client().get(link.path)
+    page = Client().get(link.path, follow=True)
     assert page.status_code == 410 and b"This link no longer works" in page.content
 
 
-@pytest.mark.parametrize("token", ["x" * 43, "short", "A" * 200, "%00", "..%2F..%2Fetc"])
+@pytest.mark.parametrize("token", ["x" * 43, "short", "A" * 200, "%00", "abc.def~"])
 def test_unknown_links_get_a_generic_page(token: str) -> None:
-    page = Client().get(f"/signin/link/{token}/")
+    page = Client().get(f"/signin/link/{token}/", follow=True)
     assert page.status_code == 404
     assert b"This link is not valid" in page.content
     assert b"Email me a fresh link" in page.content
@@ -229,8 +242,8 @@ def test_fresh_link_form_is_prefilled_only_in_the_asking_browser(alice, smtp) ->
     ask(browser, ALICE)
     (link,) = deliver_and_read(smtp)
     SignInRequest.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
-    assert f'value="{ALICE}"'.encode() in browser.get(link.path).content
-    assert f'value="{ALICE}"'.encode() not in Client().get(link.path).content
+    assert f'value="{ALICE}"'.encode() in browser.get(link.path, follow=True).content
+    assert f'value="{ALICE}"'.encode() not in Client().get(link.path, follow=True).content
 
 
 def test_disabled_after_the_email_left_cannot_sign_in(alice, smtp) -> None:  # type: ignore[no-untyped-def]
@@ -238,8 +251,13 @@ def test_disabled_after_the_email_left_cannot_sign_in(alice, smtp) -> None:  # t
     (link,) = deliver_and_read(smtp)
     alice.is_active = False
     alice.save()
-    page = Client().post(link.path)
+    person = Client()
+    refused = confirm_elsewhere(link, person)
+    assert refused["Location"] == "/signin/link-problem/"
+    page = person.get(refused["Location"])
     assert page.status_code == 403
+    assert b"This account cannot sign in" in page.content
+    assert _signed_in_as(person) is None
     assert SignInRequest.objects.get().consumed_at is None
 
 

@@ -168,3 +168,19 @@ def test_any_input_gets_a_4xx_or_the_normal_answer(raw: str, next_url: str) -> N
     assert response.status_code in (302, 400, 429)
     if response.status_code == 302:
         assert response["Location"] == "/signin/check-inbox/"
+
+
+def test_unreachable_rate_limit_store_fails_closed_with_a_calm_503(settings) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    from portal.core import ratelimit
+
+    settings.CONFIG = dataclasses.replace(settings.CONFIG, redis_url="redis://127.0.0.1:1/0")
+    ratelimit._redis.cache_clear()
+    try:
+        response = ask(Client(), "alice@northwind.example")
+    finally:
+        ratelimit._redis.cache_clear()
+    assert response.status_code == 503
+    assert b"Email sign-in is having trouble" in response.content
+    assert SignInRequest.objects.count() == 0

@@ -25,3 +25,5 @@ STORAGES = {
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False,
            "root": {"handlers": [], "level": "WARNING"}}
+# No collectstatic in tests: WhiteNoise serves from the finders (WHITENOISE_USE_FINDERS).
+STATIC_ROOT = None

@@ -40,32 +40,41 @@ class LinkEmail:
     """Renderer registered as ``signin.link`` (see ``portal.mail.renderers``)."""
 
     def render(self, message: OutboundMessage) -> Rendered:
+        # Refusals are recorded and committed first, then raised: raising inside the
+        # atomic block would roll back the very record of why nothing was sent.
         with transaction.atomic():
             sign_in = _sign_in_of(message)
-            if (sign_in.superseded_at or sign_in.revoked_at or sign_in.consumed_at):
-                raise Cancel("superseded")
-            if sign_in.expires_at - MIN_LIFE_ON_SEND <= now():
-                record_event(Tag.LINK_EXPIRED_UNSENT, email=sign_in.email,
-                             reason="queued_too_long", sign_in_request=sign_in.pk)
-                raise Cancel("expired", expired=True)
-            verdict = eligibility(sign_in.email, "email")
-            if not verdict.allowed:
-                # Rule 2: no link. The inbox owner hears nothing; the asker saw the same page.
-                sign_in.state = SignInRequest.State.DECLINED
-                sign_in.decline_reason = verdict.reason
-                sign_in.user = verdict.user
-                sign_in.save(update_fields=["state", "decline_reason", "user"])
-                record_event(Tag.LINK_DECLINED, email=sign_in.email, user=verdict.user,
-                             organization=verdict.organization, reason=verdict.reason,
-                             sign_in_request=sign_in.pk)
-                raise Cancel(verdict.reason)
-            token = tokens.generate_token()
-            # Each attempt mints a fresh secret: if an earlier attempt's email did get
-            # through after all, its link stops working rather than two being live.
-            sign_in.token_hash = tokens.hash_token(token)
-            sign_in.user = verdict.user
-            sign_in.save(update_fields=["token_hash", "user"])
+            refusal = self._refusal(sign_in)
+            if refusal is None:
+                token = tokens.generate_token()
+                # Each attempt mints a fresh secret: if an earlier attempt's email did get
+                # through after all, its link stops working rather than two being live.
+                sign_in.token_hash = tokens.hash_token(token)
+                sign_in.save(update_fields=["token_hash", "user"])
+        if refusal is not None:
+            raise refusal
         return render_link_email(sign_in, token)
+
+    @staticmethod
+    def _refusal(sign_in: SignInRequest) -> Cancel | None:
+        if sign_in.superseded_at or sign_in.revoked_at or sign_in.consumed_at:
+            return Cancel("superseded")
+        if sign_in.expires_at - MIN_LIFE_ON_SEND <= now():
+            record_event(Tag.LINK_EXPIRED_UNSENT, email=sign_in.email,
+                         reason="queued_too_long", sign_in_request=sign_in.pk)
+            return Cancel("expired", expired=True)
+        verdict = eligibility(sign_in.email, "email")
+        sign_in.user = verdict.user
+        if not verdict.allowed:
+            # Rule 2: no link. The inbox owner hears nothing; the asker saw the same page.
+            sign_in.state = SignInRequest.State.DECLINED
+            sign_in.decline_reason = verdict.reason
+            sign_in.save(update_fields=["state", "decline_reason", "user"])
+            record_event(Tag.LINK_DECLINED, email=sign_in.email, user=verdict.user,
+                         organization=verdict.organization, reason=verdict.reason,
+                         sign_in_request=sign_in.pk)
+            return Cancel(verdict.reason)
+        return None
 
     def delivered(self, message: OutboundMessage) -> None:
         with transaction.atomic():

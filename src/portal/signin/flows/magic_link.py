@@ -155,14 +155,33 @@ class Redeemed:
     sign_in: SignInRequest
 
 
+def find_opened(pk: int, token_hash: str, *, ip: str = "", agent: str = "") -> SignInRequest:
+    """Return the open request a browser proved it held the link of (see ``open_link``)."""
+    sign_in = SignInRequest.objects.select_related("user").filter(
+        pk=pk, token_hash=token_hash).exclude(token_hash="").first()
+    if sign_in is None:
+        # Re-sent since it was opened: the secret behind that link no longer exists.
+        record_event(Tag.LINK_UNKNOWN, ip=ip, agent=agent, reason="unknown")
+        raise LinkUnknown()
+    problem = _problem_for(sign_in)
+    if problem is not None:
+        raise _refuse(sign_in, problem, ip, agent)
+    return sign_in
+
+
 def redeem_link(token: str, *, ip: str, agent: str, confirmed: bool) -> Redeemed:
-    """Consume ``token`` and return who it signs in (rule 4); the caller starts the session.
+    """Consume the link ``token`` and return who it signs in."""
+    return redeem(find_link(token, ip=ip, agent=agent), ip=ip, agent=agent,
+                  confirmed=confirmed)
+
+
+def redeem(sign_in: SignInRequest, *, ip: str, agent: str, confirmed: bool) -> Redeemed:
+    """Consume ``sign_in`` and return who it signs in (rule 4); the caller starts the session.
 
     Consumption is one conditional UPDATE: of two simultaneous clicks, on any number of
     processes, exactly one sees a row updated; the other is told the link was used.
     Eligibility is checked again: the person may have been disabled since the email left.
     """
-    sign_in = find_link(token, ip=ip, agent=agent)
     verdict = eligibility(sign_in.email, "email")
     if not verdict.allowed:
         record_event(Tag.LINK_DECLINED, email=sign_in.email, user=verdict.user,
@@ -170,6 +189,7 @@ def redeem_link(token: str, *, ip: str, agent: str, confirmed: bool) -> Redeemed
                      reason=verdict.reason, sign_in_request=sign_in.pk)
         raise AccountCannotSignIn(sign_in.email, sign_in.binding_hash)
     moment = now()
+    refusal: LinkProblem | None = None
     with transaction.atomic():
         won = SignInRequest.objects.filter(
             pk=sign_in.pk, token_hash=sign_in.token_hash, consumed_at__isnull=True,
@@ -178,20 +198,22 @@ def redeem_link(token: str, *, ip: str, agent: str, confirmed: bool) -> Redeemed
                  consumed_user_agent=agent[:400])
         if won != 1:
             sign_in.refresh_from_db()
-            raise _refuse(sign_in, _problem_for(sign_in) or LinkAlreadyUsed(
+            refusal = _refuse(sign_in, _problem_for(sign_in) or LinkAlreadyUsed(
                 sign_in.email, sign_in.binding_hash), ip, agent)
-        user = verdict.user
-        if user is None:  # auto-join: the first sign-in from a verified domain makes a member
-            assert verdict.organization is not None
-            user = join_on_sign_in(sign_in.email, verdict.organization)
-            SignInRequest.objects.filter(pk=sign_in.pk).update(user=user)
-        revoke_outstanding_links(sign_in.email, except_pk=sign_in.pk)
-        if confirmed:
-            record_event(Tag.LINK_CONFIRMED, email=sign_in.email, user=user, ip=ip, agent=agent,
-                         sign_in_request=sign_in.pk)
-        record_event(Tag.LINK_REDEEMED, email=sign_in.email, user=user, ip=ip, agent=agent,
-                     sign_in_request=sign_in.pk, method="email",
-                     same_browser=not confirmed)
+        else:
+            user = verdict.user
+            if user is None:  # auto-join: a first sign-in from a verified domain makes a member
+                assert verdict.organization is not None
+                user = join_on_sign_in(sign_in.email, verdict.organization)
+                SignInRequest.objects.filter(pk=sign_in.pk).update(user=user)
+            revoke_outstanding_links(sign_in.email, except_pk=sign_in.pk)
+            if confirmed:
+                record_event(Tag.LINK_CONFIRMED, email=sign_in.email, user=user, ip=ip,
+                             agent=agent, sign_in_request=sign_in.pk)
+            record_event(Tag.LINK_REDEEMED, email=sign_in.email, user=user, ip=ip, agent=agent,
+                         sign_in_request=sign_in.pk, method="email", same_browser=not confirmed)
+    if refusal is not None:
+        raise refusal  # raised outside the block, so the audit row of the refusal is kept
     return Redeemed(user, safe_next(sign_in.next_url), sign_in)
 
 

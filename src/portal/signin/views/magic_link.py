@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from portal.core.clock import now
+from portal.core.ratelimit import RateLimitUnavailable
 from portal.core.http import client_ip, describe_agent, safe_next, user_agent
 from portal.signin.errors import LinkProblem, RateLimited
 from portal.signin.flows import magic_link as flow
@@ -19,6 +20,8 @@ from portal.signin.forms import LinkRequestForm
 from portal.signin.sessions import start_session
 
 PENDING_KEY = "signin_pending"
+CONFIRM_KEY = "signin_confirm"
+PROBLEM_KEY = "signin_link_problem"
 BINDING_MAX_AGE = 7 * 86400
 
 
@@ -74,6 +77,13 @@ def start(request: HttpRequest) -> HttpResponse:
     try:
         requested = flow.request_link(email=email, next_url=next_url, binding=binding,
                                       ip=client_ip(request), agent=user_agent(request))
+    except RateLimitUnavailable:
+        # Fail closed, calmly: without working counters the door would be unguarded.
+        return render(request, "core/error.html", {
+            "title": "Email sign-in is having trouble",
+            "message": "We could not send a link just now. Please try again in a few "
+                       "minutes, or sign in with Google or Microsoft if your company uses "
+                       "them."}, status=503)
     except RateLimited as limited:
         response = render(request, "signin/rate_limited.html", _page_context(
             request, email=email, retry_minutes=max(1, (limited.retry_after + 59) // 60)),
@@ -109,29 +119,71 @@ def _no_referrer(response: HttpResponse) -> HttpResponse:
 
 
 @never_cache
-@require_http_methods(["GET", "HEAD", "POST"])
+@require_http_methods(["GET", "HEAD"])
 def open_link(request: HttpRequest, token: str) -> HttpResponse:
-    """A link from an email. Loading it consumes nothing unless this browser asked (rule 6)."""
+    """A link from an email. Loading it consumes nothing unless this browser asked (rule 6).
+
+    Every outcome but the one-click sign-in is a redirect to a page without the token in
+    its address, as Django's password reset does: the token cannot leak through history or
+    a Referer, and the page's forms post with a normal Origin (under the ``no-referrer``
+    policy Chromium sends ``Origin: null``, which CSRF protection rightly refuses).
+    """
     ip, agent = client_ip(request), user_agent(request)
     binding = _binding(request)
     try:
-        if request.method == "POST":
-            redeemed = flow.redeem_link(token, ip=ip, agent=agent, confirmed=True)
+        sign_in = flow.find_link(token, ip=ip, agent=agent)
+        if request.method == "GET" and flow.is_requesting_browser(sign_in, binding):
+            redeemed = flow.redeem(sign_in, ip=ip, agent=agent, confirmed=False)
         else:
-            sign_in = flow.find_link(token, ip=ip, agent=agent)
-            if request.method == "GET" and flow.is_requesting_browser(sign_in, binding):
-                redeemed = flow.redeem_link(token, ip=ip, agent=agent, confirmed=False)
-            else:
-                # A scanner, or a person in another browser: ask, with a button that POSTs.
-                # No JavaScript auto-submit: scanners run JavaScript too.
-                flow.note_opened(sign_in, ip=ip, agent=agent)
-                return _no_referrer(render(request, "signin/confirm.html", {
-                    "sign_in": sign_in, "requested_from": describe_agent(sign_in.user_agent)}))
+            # A scanner, or a person in another browser: ask, with a button that POSTs.
+            # No JavaScript auto-submit: scanners run JavaScript too.
+            flow.note_opened(sign_in, ip=ip, agent=agent)
+            request.session[CONFIRM_KEY] = {"id": sign_in.pk, "hash": sign_in.token_hash}
+            return _no_referrer(redirect("signin:confirm"))
     except LinkProblem as problem:
-        prefill = bool(binding) and flow.hash_binding(binding) == problem.binding_hash
-        return _no_referrer(render(request, "signin/link_problem.html", _page_context(
-            request, kind=problem.kind, email=problem.email if prefill else ""),
-            status=problem.status))
+        return _no_referrer(_show_problem(request, problem, binding))
+    return _no_referrer(_signed_in(request, redeemed))
+
+
+def _show_problem(request: HttpRequest, problem: LinkProblem, binding: str) -> HttpResponse:
+    prefill = bool(binding) and flow.hash_binding(binding) == problem.binding_hash
+    request.session[PROBLEM_KEY] = {"kind": problem.kind, "status": problem.status,
+                                    "email": problem.email if prefill else ""}
+    return redirect("signin:link_problem")
+
+
+def _signed_in(request: HttpRequest, redeemed: flow.Redeemed) -> HttpResponse:
     start_session(request, redeemed.user, method="email")
-    request.session.pop(PENDING_KEY, None)
-    return _no_referrer(redirect(redeemed.next_url))
+    for key in (PENDING_KEY, CONFIRM_KEY, PROBLEM_KEY):
+        request.session.pop(key, None)
+    return redirect(redeemed.next_url)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def confirm(request: HttpRequest) -> HttpResponse:
+    """"Continue as alice@…": the other-browser step; only the POST consumes the link."""
+    opened = request.session.get(CONFIRM_KEY)
+    if not opened:
+        return redirect("signin:start")
+    ip, agent = client_ip(request), user_agent(request)
+    try:
+        sign_in = flow.find_opened(opened["id"], opened["hash"], ip=ip, agent=agent)
+        if request.method == "POST":
+            return _signed_in(request, flow.redeem(sign_in, ip=ip, agent=agent,
+                                                   confirmed=True))
+    except LinkProblem as problem:
+        request.session.pop(CONFIRM_KEY, None)
+        return _show_problem(request, problem, _binding(request))
+    return render(request, "signin/confirm.html", {
+        "sign_in": sign_in, "requested_from": describe_agent(sign_in.user_agent)})
+
+
+@never_cache
+def link_problem(request: HttpRequest) -> HttpResponse:
+    """Say plainly why a link did not work, and offer a fresh one (rule 8)."""
+    problem = request.session.get(PROBLEM_KEY)
+    if not problem:
+        return redirect("signin:start")
+    return render(request, "signin/link_problem.html", _page_context(
+        request, kind=problem["kind"], email=problem["email"]), status=problem["status"])

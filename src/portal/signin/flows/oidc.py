@@ -1,0 +1,350 @@
+"""Sign in with Google / Microsoft: from the button to a signed-in session.
+
+``begin`` remembers a fresh ``state``, ``nonce`` and PKCE verifier in this browser's session
+and returns the provider's authorization URL. ``complete`` takes the callback: it checks
+the state belongs to this browser (and uses it up), trades the code for tokens, validates
+the ID token, applies the provider's rules and the organization's policy, links the
+external identity and starts the session. Every refusal is a ``FederationError`` with a
+reason for the audit trail and a sentence for the person; each one is recorded here.
+
+Network calls (discovery, JWKS, token endpoint) all happen before the one transaction that
+links the identity, writes the audit event and starts the session.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.urls import reverse
+
+from portal.accounts.models import (
+    GoogleWorkspaceDomain,
+    MicrosoftTenant,
+    Organization,
+    OrganizationDomain,
+    User,
+    domain_of,
+)
+from portal.accounts.services import (
+    Eligibility,
+    InvalidEmail,
+    clean_email,
+    eligibility,
+    join_on_sign_in,
+)
+from portal.audit.services import record_event
+from portal.audit.tags import Tag
+from portal.core.clock import now
+from portal.core.http import safe_next
+from portal.signin import oidc_client
+from portal.signin.models import ExternalIdentity
+from portal.signin.oidc_errors import (
+    AccountDisabled,
+    ConsentBlocked,
+    DomainNotRegistered,
+    EmailNotVerified,
+    FederationError,
+    InvalidIdToken,
+    MethodNotAllowed,
+    MissingEmail,
+    NotEligible,
+    OrganizationMismatch,
+    ProviderNotConfigured,
+    ProviderRefused,
+    SignInCancelled,
+    SignInTooSlow,
+    StateMismatch,
+    TenantNotRegistered,
+)
+from portal.signin.oidc_tokens import Expected, TokenCheckFailed, resolve_issuer, validate_id_token
+from portal.signin.providers import GOOGLE, LABELS, MICROSOFT, Provider, get_provider
+from portal.signin.sessions import start_session
+
+PENDING_KEY = "signin_oidc_pending"
+# A sign-in left at the provider's page longer than this must start again.
+PENDING_MAX_AGE = 600
+# Several tabs may start a sign-in at once; keep only the newest few.
+PENDING_MAX = 5
+# Google documents both spellings of its issuer; both mean the same account.
+ISSUER_ALIASES = {"https://accounts.google.com": ("accounts.google.com",)}
+# Error descriptions that mean "an administrator has not approved this app" (Entra ID):
+# AADSTS65001 no consent yet, AADSTS90094/90095 admin consent required or requested.
+CONSENT_CODES = ("AADSTS65001", "AADSTS90094", "AADSTS90095")
+CONSENT_ERRORS = ("consent_required", "admin_policy_enforced")
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A finished federated sign-in."""
+
+    user: User
+    next_url: str
+    provider: str
+    linked: bool  # this sign-in linked the external identity for the first time
+    joined: bool  # this sign-in made the person a member (auto-join)
+
+
+@dataclass
+class _Trace:
+    """What we learned before a refusal, so its audit event names whom it concerned."""
+
+    email: str = ""
+    user: User | None = None
+    organization: Organization | None = None
+
+
+def redirect_uri(provider_name: str) -> str:
+    """Return the exact callback URL registered with the provider."""
+    return settings.PORTAL_BASE_URL + reverse("signin:oidc_callback", args=[provider_name])
+
+
+def _configured(name: str) -> Provider:
+    provider = get_provider(name)
+    if provider is None or not provider.configured:
+        raise ProviderNotConfigured(LABELS.get(name, name))
+    return provider
+
+
+def _record_failure(request: HttpRequest, provider_name: str, error: FederationError,
+                    trace: _Trace | None = None) -> None:
+    trace = trace or _Trace()
+    record_event(Tag.OIDC_FAILED, request=request, email=trace.email or error.email,
+                 user=trace.user or error.user,
+                 organization=trace.organization or error.organization,
+                 reason=error.reason, provider=provider_name, **error.detail)
+
+
+# --- begin ---------------------------------------------------------------------------------
+
+def begin(request: HttpRequest, provider_name: str, next_url: str | None) -> str:
+    """Remember a new sign-in in this browser's session; return the provider's URL."""
+    try:
+        provider = _configured(provider_name)
+        discovery = oidc_client.fetch_discovery(provider)
+    except FederationError as error:
+        _record_failure(request, provider_name, error)
+        raise
+    state = secrets.token_urlsafe(32)
+    nonce = secrets.token_urlsafe(32)
+    verifier = secrets.token_urlsafe(64)  # 86 characters: within PKCE's 43..128
+    pending: dict[str, dict[str, Any]] = dict(request.session.get(PENDING_KEY) or {})
+    pending[state] = {"provider": provider.name, "nonce": nonce, "verifier": verifier,
+                      "next": safe_next(next_url), "started": now().timestamp()}
+    for stale in sorted(pending, key=lambda s: pending[s]["started"])[:-PENDING_MAX]:
+        del pending[stale]
+    request.session[PENDING_KEY] = pending
+    return oidc_client.authorization_url(provider, discovery,
+                                         redirect_uri=redirect_uri(provider.name),
+                                         state=state, nonce=nonce, code_verifier=verifier)
+
+
+# --- complete ------------------------------------------------------------------------------
+
+def complete(request: HttpRequest, provider_name: str) -> Completed:
+    """Finish the sign-in the provider sent back; return who signed in and where to go."""
+    trace = _Trace()
+    try:
+        return _complete(request, provider_name, trace)
+    except FederationError as error:
+        _record_failure(request, provider_name, error, trace)
+        raise
+
+
+def _complete(request: HttpRequest, provider_name: str, trace: _Trace) -> Completed:
+    provider = _configured(provider_name)
+    pending = _take_pending(request, provider, request.GET.get("state", ""))
+    error = request.GET.get("error", "")
+    if error:
+        raise _provider_refusal(provider, error, request.GET.get("error_description", ""))
+    code = request.GET.get("code", "")
+    if not code:
+        raise ProviderRefused(provider.label, reason="no_code")
+    discovery = oidc_client.fetch_discovery(provider)
+    tokens = oidc_client.exchange_code(provider, discovery, code=code,
+                                       redirect_uri=redirect_uri(provider.name),
+                                       code_verifier=pending["verifier"])
+    claims, issuer = _verified_claims(provider, discovery, tokens, pending["nonce"])
+    return _sign_in(request, provider, claims, issuer, safe_next(pending["next"]), trace)
+
+
+def _take_pending(request: HttpRequest, provider: Provider, state: str) -> dict[str, Any]:
+    """Return (and use up) the sign-in this browser started with ``state``.
+
+    The entry leaves the session before anything else happens, so a callback URL works
+    once: reloading it, or replaying it later, finds nothing. A ``state`` this browser never
+    issued (a login-CSRF attempt: someone else's code pushed into our callback) finds
+    nothing too.
+    """
+    pending: dict[str, dict[str, Any]] = dict(request.session.get(PENDING_KEY) or {})
+    entry = pending.pop(state, None) if state else None
+    request.session[PENDING_KEY] = pending
+    if entry is None or entry.get("provider") != provider.name:
+        raise StateMismatch(provider.label, state_present=bool(state))
+    if now().timestamp() - float(entry["started"]) > PENDING_MAX_AGE:
+        raise SignInTooSlow(provider.label)
+    return entry
+
+
+def _provider_refusal(provider: Provider, error: str, description: str) -> FederationError:
+    detail = {"error": error[:64], "error_description": description[:200]}
+    if error in CONSENT_ERRORS or any(code in description for code in CONSENT_CODES):
+        return ConsentBlocked(provider.label, **detail)
+    if error == "access_denied":
+        return SignInCancelled(provider.label, **detail)
+    return ProviderRefused(provider.label, **detail)
+
+
+def _verified_claims(provider: Provider, discovery: dict[str, Any], tokens: dict[str, Any],
+                     nonce: str) -> tuple[dict[str, Any], str]:
+    """Validate the ID token; return its claims and the issuer to key the identity by."""
+    raw = tokens.get("id_token")
+    if not isinstance(raw, str):
+        raise InvalidIdToken(provider.label, reason="id_token_missing")
+    template = str(discovery["issuer"])
+    expected = Expected(issuer=template, client_id=provider.client_id, nonce=nonce,
+                        also_issuers=ISSUER_ALIASES.get(template, ()))
+
+    def keys(refresh: bool) -> dict[str, Any]:
+        return oidc_client.fetch_jwks(provider, str(discovery["jwks_uri"]), refresh=refresh)
+
+    try:
+        claims = validate_id_token(raw, keys=keys, expected=expected, now=now().timestamp())
+        if provider.name == MICROSOFT:
+            # Entra identities are keyed by tenant + object id; both must be there, and the
+            # tenant must be a GUID even when discovery names one fixed tenant.
+            resolve_issuer("{tenantid}", claims)
+            if not isinstance(claims.get("oid"), str) or not claims["oid"]:
+                raise TokenCheckFailed("malformed", "oid is missing")
+    except TokenCheckFailed as failed:
+        raise InvalidIdToken(provider.label, reason=f"id_token_{failed.check}") from None
+    # Aliases normalise to the discovery issuer, so one account never gets two keys.
+    return claims, resolve_issuer(template, claims)
+
+
+def _subject(provider: Provider, claims: dict[str, Any]) -> str:
+    """Return the identity's subject; see docs/decisions/0003-oidc-identity-keys.md."""
+    if provider.name == MICROSOFT:
+        return f"{str(claims['tid']).lower()}:{claims['oid']}"
+    return str(claims["sub"])
+
+
+def _claimed_email(provider: Provider, claims: dict[str, Any]) -> str:
+    raw = claims.get("email")
+    if provider.name == MICROSOFT and not raw:
+        # Work accounts without a mailbox carry only their UPN here.
+        upn = claims.get("preferred_username")
+        raw = upn if isinstance(upn, str) and "@" in upn else ""
+    if not isinstance(raw, str) or not raw:
+        return ""
+    try:
+        return clean_email(raw)
+    except InvalidEmail:
+        return ""
+
+
+def _email_verified(claims: dict[str, Any]) -> bool:
+    value = claims.get("email_verified")
+    return value is True or value == "true"
+
+
+def _registered_tenant(provider: Provider, claims: dict[str, Any]) -> Organization:
+    """Return the organization that registered this Entra tenant, or refuse.
+
+    This runs before the token's ``email`` is looked at. Microsoft does not verify that
+    claim: anyone who controls some tenant can put any address in it. Trusting it outside a
+    tenant an organization registered is the nOAuth account takeover (CVE-2023-36871).
+    """
+    tid = str(claims["tid"]).lower()
+    tenant = MicrosoftTenant.objects.select_related("organization").filter(tenant_id=tid).first()
+    if tenant is None:
+        raise TenantNotRegistered(provider.label, tid=tid)
+    return tenant.organization
+
+
+def _check_google_domain(provider: Provider, claims: dict[str, Any], email: str,
+                         organization: Organization) -> None:
+    """Require a Workspace account of ``organization``: by pinned ``hd`` or verified domain.
+
+    Only the ``hd`` claim of the signed ID token counts; the ``hd`` request parameter is a
+    hint anyone can edit. Without ``hd`` Google is not authoritative for a non-Gmail
+    address (a consumer account can be made with any address and kept after leaving).
+    """
+    hd = claims.get("hd")
+    if not isinstance(hd, str) or not hd:
+        raise DomainNotRegistered(provider.label, reason="google_not_workspace")
+    pinned = GoogleWorkspaceDomain.objects.filter(domain=hd.strip().lower()).first()
+    if pinned is not None:
+        if pinned.organization_id != organization.pk:
+            raise OrganizationMismatch(provider.label, hd=hd)
+        return
+    if email and OrganizationDomain.objects.filter(
+            organization=organization, domain=domain_of(email), verified=True).exists():
+        return
+    raise DomainNotRegistered(provider.label, hd=hd)
+
+
+def _policy_refusal(provider: Provider, verdict: Eligibility, email: str) -> FederationError:
+    if verdict.reason == "user_disabled":
+        return AccountDisabled(provider.label)
+    if verdict.reason == "method_not_allowed":
+        return MethodNotAllowed(provider.label)
+    return NotEligible(provider.label, email=email, reason=verdict.reason)
+
+
+def _sign_in(request: HttpRequest, provider: Provider, claims: dict[str, Any], issuer: str,
+             next_url: str, trace: _Trace) -> Completed:
+    claimed = _claimed_email(provider, claims)
+    trace.email = claimed
+    tenant_org: Organization | None = None
+    if provider.name == GOOGLE and not _email_verified(claims):
+        raise EmailNotVerified(provider.label)
+    if provider.name == MICROSOFT:
+        tenant_org = _registered_tenant(provider, claims)
+
+    subject = _subject(provider, claims)
+    # After the first sign-in the identity is found by (issuer, subject), never by email:
+    # an address can change hands, the provider's account id does not.
+    link = ExternalIdentity.objects.select_related("user").filter(
+        issuer=issuer, subject=subject).first()
+    if link is not None:
+        email = link.user.email
+        trace.user = link.user
+    elif claimed:
+        email = claimed
+    else:
+        raise MissingEmail(provider.label)
+    trace.email = email
+
+    verdict = eligibility(email, provider.name)
+    trace.user = verdict.user or trace.user
+    trace.organization = verdict.organization
+    if not verdict.allowed:
+        raise _policy_refusal(provider, verdict, email)
+    organization = verdict.organization
+    if organization is None:  # eligibility allows no one without an organization here
+        raise NotEligible(provider.label, email=email, reason="no_organization")
+    if provider.name == GOOGLE:
+        _check_google_domain(provider, claims, claimed, organization)
+    elif tenant_org is not None and tenant_org.pk != organization.pk:
+        raise OrganizationMismatch(provider.label, tid=str(claims["tid"]).lower())
+
+    with transaction.atomic():
+        user = verdict.user or join_on_sign_in(email, organization)
+        identity, linked = ExternalIdentity.objects.get_or_create(
+            issuer=issuer, subject=subject,
+            defaults={"user": user, "provider": provider.name, "email_at_link": claimed})
+        if identity.user_id != user.pk:
+            # Only reachable if two first sign-ins of one account raced to different users.
+            raise OrganizationMismatch(provider.label, reason="identity_conflict")
+        identity.last_used_at = now()
+        identity.save(update_fields=["last_used_at"])
+        record_event(Tag.OIDC_SUCCEEDED, request=request, user=user, organization=organization,
+                     provider=provider.name, first_link=linked, joined=verdict.joins)
+        start_session(request, user, method=provider.name)
+    return Completed(user=user, next_url=next_url, provider=provider.name, linked=linked,
+                     joined=verdict.joins)
