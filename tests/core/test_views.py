@@ -1,0 +1,108 @@
+"""Health check, static files and the friendly error pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client, RequestFactory
+
+from portal.core import views
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_answers_200_with_json_when_the_database_answers(client: Client) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"status": "ok", "database": "ok"}
+    # A cached "ok" would hide an outage from the load balancer.
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_healthz_answers_503_when_the_database_does_not(client: Client,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_cursor(*args: Any, **kwargs: Any) -> Any:
+        raise connection.features.connection.Database.OperationalError("connection refused")
+
+    monkeypatch.setattr(views.connection, "cursor", broken_cursor)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "error", "database": "unreachable"}
+
+
+@pytest.fixture
+def production_static(settings: Any, tmp_path: Path) -> None:
+    """Static files as production serves them: WhiteNoise, compressed storage, no DEBUG."""
+    settings.DEBUG = False
+    settings.STATIC_ROOT = tmp_path  # an empty collectstatic target; finders fill the gap
+    settings.STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    }
+    assert settings.WHITENOISE_USE_FINDERS is True
+    assert "whitenoise.middleware.WhiteNoiseMiddleware" in settings.MIDDLEWARE
+
+
+@pytest.mark.usefixtures("production_static")
+def test_whitenoise_serves_the_stylesheet_in_production_mode() -> None:
+    response = Client().get("/static/portal/portal.css")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/css")
+    body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    response.close()  # WhiteNoise streams from an open file
+    assert b"--accent" in body
+
+
+@pytest.mark.usefixtures("production_static")
+def test_pages_link_the_stylesheet_whitenoise_serves() -> None:
+    client = Client()
+    page = client.get("/signin/").content.decode()
+    assert 'href="/static/portal/portal.css"' in page
+    response = client.get("/static/portal/portal.css")
+    response.close()
+    assert response.status_code == 200
+
+
+@pytest.mark.usefixtures("production_static")
+def test_unknown_static_file_is_a_404_not_a_500() -> None:
+    assert Client().get("/static/portal/nothing-here.css").status_code == 404
+
+
+def test_unknown_page_renders_the_friendly_404(client: Client, settings: Any) -> None:
+    settings.DEBUG = False
+    response = client.get("/no/such/page/")
+    assert response.status_code == 404
+    assert "Page not found" in response.content.decode()
+    assert "The address may be mistyped" in response.content.decode()
+    assert [t.name for t in response.templates][:2] == ["core/error.html", "base.html"]
+
+
+def test_unknown_host_renders_the_friendly_400(client: Client, settings: Any) -> None:
+    settings.DEBUG = False
+    response = client.get("/", HTTP_HOST="evil.example")
+    assert response.status_code == 400
+    assert "That request could not be read" in response.content.decode()
+
+
+def test_malformed_host_header_is_a_400_not_a_500(client: Client, settings: Any) -> None:
+    settings.DEBUG = False
+    response = client.get("/healthz", HTTP_HOST="bad host\x00name")
+    assert response.status_code == 400
+
+
+def test_server_error_page_is_friendly_and_says_500() -> None:
+    response = views.server_error(RequestFactory().get("/"))
+    assert response.status_code == 500
+    assert b"Something went wrong on our side" in response.content
+
+
+def test_form_without_csrf_token_gets_the_plain_403_page(settings: Any) -> None:
+    settings.DEBUG = False
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/signin/signout/")
+    assert response.status_code == 403
+    assert "Please try that again" in response.content.decode()
