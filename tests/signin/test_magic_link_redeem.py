@@ -312,3 +312,25 @@ def test_two_simultaneous_clicks_exactly_one_wins(on_postgres, alice, smtp) -> N
     for thread in threads:
         thread.join(timeout=20)
     assert sorted(outcomes) == ["used", "used", "used", "won"]
+
+
+def test_staff_can_end_a_session_from_the_admin(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+    from portal.signin.models import UserSession
+
+    browser = Client()
+    ask(browser, ALICE)
+    (link,) = deliver_and_read(smtp)
+    browser.get(link.path)
+    assert _signed_in_as(browser) == ALICE
+    staff = Client()
+    staff.force_login(make_user("sam@cloudsentry.com", staff=True, superuser=True),
+                      backend="portal.accounts.backends.PasswordlessBackend")
+    row = UserSession.objects.get(user=alice)
+    response = staff.post("/admin/signin/usersession/", {
+        "action": "end_sessions", "_selected_action": [row.pk]})
+    assert response.status_code == 302
+    assert _signed_in_as(browser) is None
+    sign_in = SignInRequest.objects.get()
+    page = staff.get(f"/admin/signin/signinrequest/{sign_in.pk}/change/")
+    assert page.status_code == 200
+    assert sign_in.token_hash.encode() not in page.content
