@@ -165,6 +165,7 @@ def _complete(request: HttpRequest, provider_name: str, trace: _Trace) -> Comple
     if not code:
         raise ProviderRefused(provider.label, reason="no_code")
     discovery = oidc_client.fetch_discovery(provider)
+    _check_response_issuer(provider, discovery, request.GET.get("iss"))
     tokens = oidc_client.exchange_code(provider, discovery, code=code,
                                        redirect_uri=redirect_uri(provider.name),
                                        code_verifier=pending["verifier"])
@@ -188,6 +189,23 @@ def _take_pending(request: HttpRequest, provider: Provider, state: str) -> dict[
     if now().timestamp() - float(entry["started"]) > PENDING_MAX_AGE:
         raise SignInTooSlow(provider.label)
     return entry
+
+
+def _check_response_issuer(provider: Provider, discovery: dict[str, Any],
+                           issuer: str | None) -> None:
+    """Refuse a code that another provider issued (RFC 9207, the "mix-up" attack).
+
+    Where the provider says it names itself in authorization responses, the name must be
+    its own. Microsoft's multi-tenant issuer is a template, so there the ID token's issuer
+    check (with the token's tenant) does this job.
+    """
+    template = str(discovery["issuer"])
+    if not discovery.get("authorization_response_iss_parameter_supported"):
+        return
+    if "{tenantid}" in template:
+        return
+    if issuer != template:
+        raise InvalidIdToken(provider.label, reason="response_wrong_issuer")
 
 
 def _provider_refusal(provider: Provider, error: str, description: str) -> FederationError:

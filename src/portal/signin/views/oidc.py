@@ -1,11 +1,54 @@
-"""OpenID Connect views (Sign in with Google / Microsoft). Being built (issue 5)."""
+"""Sign in with Google / Microsoft: two thin views around ``portal.signin.flows.oidc``."""
 
-from django.http import Http404, HttpRequest, HttpResponse
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from portal.signin.flows import oidc as flow
+from portal.signin.oidc_errors import FederationError
+from portal.signin.providers import get_provider
 
 
+def _refuse(request: HttpRequest, error: FederationError) -> HttpResponse:
+    """Every refusal lands on the sign-in page, which always offers the email link."""
+    messages.error(request, error.message)
+    return _no_referrer(redirect("signin:start"))
+
+
+def _no_referrer(response: HttpResponse) -> HttpResponse:
+    # The callback's address carries the authorization code: never send it on as a Referer.
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+# Never inside a transaction (even if ATOMIC_REQUESTS is turned on): both views wait on
+# the provider over the network.
+@never_cache
+@require_GET
+@transaction.non_atomic_requests
 def start(request: HttpRequest, provider: str) -> HttpResponse:
-    raise Http404
+    if get_provider(provider) is None:
+        raise Http404("No such sign-in provider.")
+    try:
+        url = flow.begin(request, provider, request.GET.get("next"))
+    except FederationError as error:
+        return _refuse(request, error)
+    return HttpResponseRedirect(url)
 
 
+@never_cache
+@require_GET
+@transaction.non_atomic_requests
 def callback(request: HttpRequest, provider: str) -> HttpResponse:
-    raise Http404
+    if get_provider(provider) is None:
+        raise Http404("No such sign-in provider.")
+    try:
+        completed = flow.complete(request, provider)
+    except FederationError as error:
+        return _refuse(request, error)
+    return _no_referrer(redirect(completed.next_url))
