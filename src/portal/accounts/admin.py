@@ -69,9 +69,9 @@ def no_password_change(request: HttpRequest, extra_context: dict[str, Any] | Non
 
 
 admin.site.login = admin_login  # type: ignore[method-assign]
-admin.site.logout = admin_logout  # type: ignore[method-assign]
-admin.site.password_change = no_password_change  # type: ignore[method-assign]
-admin.site.password_change_done = no_password_change  # type: ignore[method-assign]
+admin.site.logout = admin_logout  # type: ignore[method-assign,assignment]
+admin.site.password_change = no_password_change  # type: ignore[method-assign,assignment]
+admin.site.password_change_done = no_password_change  # type: ignore[method-assign,assignment]
 
 
 # --- Forms that normalize before uniqueness is checked ----------------------------------

@@ -13,6 +13,9 @@ from django.http import HttpRequest
 
 from portal.audit.models import AuthEvent
 
+EVENT_FIELDS = ("created_at", "tag", "outcome", "email", "user", "organization", "ip",
+                "user_agent", "reason", "detail")
+
 
 @admin.register(AuthEvent)
 class AuthEventAdmin(admin.ModelAdmin):
@@ -22,9 +25,8 @@ class AuthEventAdmin(admin.ModelAdmin):
     search_fields = ["email", "ip"]
     list_select_related = ["organization"]
     show_full_result_count = False  # counting a large table on every page is slow
-    fields = ["created_at", "tag", "outcome", "email", "user", "organization", "ip",
-              "user_agent", "reason", "detail"]
-    readonly_fields = fields
+    fields = EVENT_FIELDS
+    readonly_fields = EVENT_FIELDS
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

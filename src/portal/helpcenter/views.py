@@ -1,4 +1,4 @@
-"""Help center pages: readable by anyone, signed in or not (people who cannot sign in need them most)."""
+"""Help center pages, readable without signing in: people who cannot sign in need them most."""
 
 from __future__ import annotations
 

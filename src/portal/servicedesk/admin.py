@@ -27,14 +27,16 @@ class ServiceRequestAdminForm(forms.ModelForm):
         model = ServiceRequest
         fields = ["organization", "title", "description", "status", "priority"]
 
+COMMENT_FIELDS = ("created_at", "author", "from_staff", "body")
+
 
 class CommentInline(admin.TabularInline):
     """The conversation so far. Read-only: nobody rewrites what a customer said."""
 
     model = Comment
     extra = 0
-    fields = ["created_at", "author", "from_staff", "body"]
-    readonly_fields = fields
+    fields = COMMENT_FIELDS
+    readonly_fields = COMMENT_FIELDS
     can_delete = False
     verbose_name_plural = "conversation"
 

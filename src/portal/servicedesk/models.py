@@ -43,6 +43,9 @@ class ServiceRequest(models.Model):
     def __str__(self) -> str:
         return f"{self.reference}: {self.title}"
 
+    def get_absolute_url(self) -> str:
+        return reverse("servicedesk:detail", args=[self.number])
+
     @property
     def reference(self) -> str:
         return f"SR-{self.number}"
@@ -50,9 +53,6 @@ class ServiceRequest(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status not in (self.Status.RESOLVED, self.Status.CLOSED)
-
-    def get_absolute_url(self) -> str:
-        return reverse("servicedesk:detail", args=[self.number])
 
 
 class Comment(models.Model):
