@@ -114,6 +114,7 @@ STORAGES = {
                     if not DEBUG else "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # Mail: the environment always decides where mail goes, in development too (make run points
 # SMTP_HOST/SMTP_PORT at its catcher). Web requests never talk SMTP: they write the outbox.
