@@ -14,11 +14,14 @@ from portal.audit.services import record_event
 from portal.audit.tags import Tag
 from portal.core.clock import now
 from portal.core.http import client_ip, user_agent
+from portal.signin.flows.magic_link import revoke_outstanding_links
 from portal.signin.models import UserSession
 
 BACKEND = "portal.accounts.backends.PasswordlessBackend"
 SESSION_STARTED_KEY = "portal_started_at"
 SESSION_METHOD_KEY = "portal_method"
+# Ids come from the URL; one past a bigint would make the database raise instead of miss.
+MAX_ID = 2**63 - 1
 
 
 def start_session(request: HttpRequest, user: User, method: str) -> UserSession:
@@ -27,15 +30,23 @@ def start_session(request: HttpRequest, user: User, method: str) -> UserSession:
     ``auth.login`` rotates the session key (a fixated key from before sign-in dies), then
     the method, IP and user agent are written beside it for the "Your sessions" page.
     """
+    started = now()
+    previous_key = request.session.session_key
     auth.login(request, user, backend=BACKEND)
-    request.session[SESSION_STARTED_KEY] = now().timestamp()
+    if previous_key and previous_key != request.session.session_key:
+        # The old key's row is gone from the session table; its listing ends with it.
+        UserSession.objects.filter(session_key=previous_key).update(ended_at=started)
+    request.session[SESSION_STARTED_KEY] = started.timestamp()
     request.session[SESSION_METHOD_KEY] = method
     request.session.save()
     user.last_sign_in_method = method
     user.save(update_fields=["last_sign_in_method", "last_login"])
+    # Rule 4: once someone is in, by any method, every email link still in flight is dead.
+    revoke_outstanding_links(user.email)
     return UserSession.objects.create(
         user=user, session_key=request.session.session_key or "", method=method,
-        ip=client_ip(request) or None, user_agent=user_agent(request))
+        ip=client_ip(request) or None, user_agent=user_agent(request),
+        created_at=started, last_seen_at=started)
 
 
 def end_session(request: HttpRequest) -> None:
@@ -49,10 +60,17 @@ def end_session(request: HttpRequest) -> None:
     auth.logout(request)  # flushes the session: deletes the row and rotates the key
 
 
-def end_other_session(user: User, session_id: int) -> bool:
-    """End one of ``user``'s sessions by its id; return whether one was ended."""
+def end_other_session(user: User, session_id: int, *, keep_key: str | None = None) -> bool:
+    """End one of ``user``'s sessions by its id; return whether one was ended.
+
+    Only ``user``'s own rows are looked up, so an id belonging to someone else behaves
+    exactly like an unknown one. ``keep_key`` (the caller's own session) is never ended
+    here: signing this browser out goes through ``end_session``, which also clears it.
+    """
+    if not 0 < session_id <= MAX_ID:
+        return False
     row = UserSession.objects.filter(user=user, pk=session_id, ended_at__isnull=True).first()
-    if row is None:
+    if row is None or (keep_key and row.session_key == keep_key):
         return False
     Session.objects.filter(session_key=row.session_key).delete()
     row.ended_at = now()
@@ -61,10 +79,29 @@ def end_other_session(user: User, session_id: int) -> bool:
     return True
 
 
+def end_other_sessions(request: HttpRequest, user: User) -> int:
+    """End every session of ``user`` but this browser's; return how many were ended."""
+    current = request.session.session_key
+    return sum(end_other_session(user, row.pk, keep_key=current)
+               for row in active_sessions(user) if row.session_key != current)
+
+
+def is_current(request: HttpRequest, session_id: int) -> bool:
+    """Say whether ``session_id`` is the session of this very browser."""
+    key = request.session.session_key
+    return bool(key) and 0 < session_id <= MAX_ID and UserSession.objects.filter(pk=session_id, session_key=key).exists()
+
+
 def active_sessions(user: User) -> list[UserSession]:
-    live = set(Session.objects.filter(expire_date__gt=now()).values_list("session_key",
-                                                                        flat=True))
-    idle_cutoff = now() - timedelta(seconds=settings.SESSION_IDLE_SECONDS)
-    rows = UserSession.objects.filter(user=user, ended_at__isnull=True,
-                                      last_seen_at__gt=idle_cutoff)
+    """Return ``user``'s sessions that still work: not ended, not idle, not too old."""
+    current = now()
+    idle_cutoff = current - timedelta(seconds=settings.SESSION_IDLE_SECONDS)
+    age_cutoff = current - timedelta(seconds=settings.SESSION_COOKIE_AGE)
+    rows = list(UserSession.objects.filter(user=user, ended_at__isnull=True,
+                                           last_seen_at__gt=idle_cutoff,
+                                           created_at__gt=age_cutoff))
+    # Only this user's keys are looked up: the session table holds everyone's.
+    live = set(Session.objects.filter(session_key__in=[row.session_key for row in rows],
+                                      expire_date__gt=current)
+               .values_list("session_key", flat=True))
     return [row for row in rows if row.session_key in live]

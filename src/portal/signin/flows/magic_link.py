@@ -13,7 +13,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 
 from portal.accounts.models import User
 from portal.accounts.services import clean_email, eligibility, join_on_sign_in
@@ -206,7 +205,6 @@ def redeem(sign_in: SignInRequest, *, ip: str, agent: str, confirmed: bool) -> R
                 assert verdict.organization is not None
                 user = join_on_sign_in(sign_in.email, verdict.organization)
                 SignInRequest.objects.filter(pk=sign_in.pk).update(user=user)
-            revoke_outstanding_links(sign_in.email, except_pk=sign_in.pk)
             if confirmed:
                 record_event(Tag.LINK_CONFIRMED, email=sign_in.email, user=user, ip=ip,
                              agent=agent, sign_in_request=sign_in.pk)
@@ -217,11 +215,12 @@ def redeem(sign_in: SignInRequest, *, ip: str, agent: str, confirmed: bool) -> R
     return Redeemed(user, safe_next(sign_in.next_url), sign_in)
 
 
-def revoke_outstanding_links(email: str, except_pk: int | None = None) -> int:
-    """Revoke every open link of ``email``: after a sign-in, older emails are dead (rule 4)."""
-    open_links = SignInRequest.objects.filter(
+def revoke_outstanding_links(email: str) -> int:
+    """Revoke every open link of ``email``; ``start_session`` calls it at every sign-in.
+
+    After a sign-in, by any method, older emails are dead (rule 4). The link just used is
+    already consumed, so it is not touched.
+    """
+    return SignInRequest.objects.filter(
         email=email, consumed_at__isnull=True, revoked_at__isnull=True,
-        superseded_at__isnull=True)
-    if except_pk is not None:
-        open_links = open_links.filter(~Q(pk=except_pk))
-    return open_links.update(revoked_at=now())
+        superseded_at__isnull=True).update(revoked_at=now())
