@@ -26,4 +26,4 @@ STORAGES = {
 LOGGING = {"version": 1, "disable_existing_loggers": False,
            "root": {"handlers": [], "level": "WARNING"}}
 # No collectstatic in tests: WhiteNoise serves from the finders (WHITENOISE_USE_FINDERS).
-STATIC_ROOT = None
+STATIC_ROOT = None  # type: ignore[assignment]

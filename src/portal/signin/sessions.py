@@ -89,7 +89,8 @@ def end_other_sessions(request: HttpRequest, user: User) -> int:
 def is_current(request: HttpRequest, session_id: int) -> bool:
     """Say whether ``session_id`` is the session of this very browser."""
     key = request.session.session_key
-    return bool(key) and 0 < session_id <= MAX_ID and UserSession.objects.filter(pk=session_id, session_key=key).exists()
+    return (bool(key) and 0 < session_id <= MAX_ID
+            and UserSession.objects.filter(pk=session_id, session_key=key).exists())
 
 
 def active_sessions(user: User) -> list[UserSession]:

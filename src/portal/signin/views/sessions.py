@@ -6,11 +6,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from portal.signin import sessions
 
 
+@never_cache
 def signout(request: HttpRequest) -> HttpResponse:
     """GET shows a sign-out button (a link must not sign anyone out); POST signs out."""
     if request.method == "POST":
@@ -25,6 +27,7 @@ def signed_out(request: HttpRequest) -> HttpResponse:
     return render(request, "signin/signed_out.html")
 
 
+@never_cache
 @login_required
 def session_list(request: HttpRequest) -> HttpResponse:
     rows = sessions.active_sessions(request.user)  # type: ignore[arg-type]
@@ -35,7 +38,12 @@ def session_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def end_one(request: HttpRequest, session_id: int) -> HttpResponse:
-    if sessions.end_other_session(request.user, session_id):  # type: ignore[arg-type]
+    if sessions.is_current(request, session_id):
+        # "Sign out" on this browser's own row is a sign-out, done the one proper way.
+        sessions.end_session(request)
+        return redirect("signin:signed_out")
+    if sessions.end_other_session(request.user, session_id,  # type: ignore[arg-type]
+                                  keep_key=request.session.session_key):
         messages.success(request, "That session has been signed out.")
     else:
         messages.info(request, "That session had already ended.")
@@ -45,10 +53,7 @@ def end_one(request: HttpRequest, session_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def end_others(request: HttpRequest) -> HttpResponse:
-    count = 0
-    for row in sessions.active_sessions(request.user):  # type: ignore[arg-type]
-        if row.session_key != request.session.session_key:
-            count += sessions.end_other_session(request.user, row.pk)  # type: ignore[arg-type]
+    count = sessions.end_other_sessions(request, request.user)  # type: ignore[arg-type]
     messages.success(request, f"Signed out of {count} other session{'s' if count != 1 else ''}."
                      if count else "There were no other sessions to sign out.")
     return redirect("signin:sessions")

@@ -1,0 +1,23 @@
+"""Template filters shared by the portal's pages."""
+
+from __future__ import annotations
+
+from django import template
+
+from portal.core.http import describe_agent
+
+register = template.Library()
+
+SIGN_IN_METHODS = {"email": "Email link", "google": "Google", "microsoft": "Microsoft"}
+
+
+@register.filter(name="describe_agent")
+def describe_agent_filter(agent: str | None) -> str:
+    """Render a User-Agent string as "Firefox on Windows"."""
+    return describe_agent(agent or "")
+
+
+@register.filter
+def sign_in_method(method: str | None) -> str:
+    """Render a stored sign-in method (``email``, ``google``…) as words for a person."""
+    return SIGN_IN_METHODS.get(method or "", method or "Unknown")
