@@ -11,7 +11,8 @@ import time_machine
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from portal.audit.models import AuthEvent
 from portal.core.http import safe_next

@@ -21,6 +21,7 @@ from portal.audit.tags import Tag
 from portal.core import ratelimit
 from portal.core.clock import now
 from portal.core.http import safe_next
+from portal.mail.outbox import enqueue
 from portal.signin import tokens
 from portal.signin.errors import (
     AccountCannotSignIn,
@@ -68,8 +69,6 @@ def request_link(*, email: str, next_url: str, binding: str, ip: str,
         record_event(Tag.LINK_RATE_LIMITED, email=address, ip=ip, agent=agent,
                      reason="rate_limited", retry_after=decision.retry_after)
         raise RateLimited(decision.retry_after)
-    from portal.mail.outbox import enqueue
-
     moment = now()
     expires_at = moment + timedelta(seconds=settings.MAGIC_LINK_TTL_SECONDS)
     with transaction.atomic():

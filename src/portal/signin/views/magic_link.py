@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -12,8 +13,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from portal.core.clock import now
-from portal.core.ratelimit import RateLimitUnavailable
 from portal.core.http import client_ip, describe_agent, safe_next, user_agent
+from portal.core.ratelimit import RateLimitUnavailable
+from portal.signin import providers
 from portal.signin.errors import LinkProblem, RateLimited
 from portal.signin.flows import magic_link as flow
 from portal.signin.forms import LinkRequestForm
@@ -37,8 +39,6 @@ def _set_binding(response: HttpResponse, value: str) -> None:
 
 
 def _page_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
-    from portal.signin import providers
-
     return {"providers": providers.configured_providers(),
             "from_email": settings.DEFAULT_FROM_EMAIL,
             "link_minutes": settings.MAGIC_LINK_TTL_SECONDS // 60, **extra}
@@ -103,8 +103,6 @@ def check_inbox(request: HttpRequest) -> HttpResponse:
     pending = request.session.get(PENDING_KEY)
     if not pending:
         return redirect("signin:start")
-    from datetime import UTC, datetime
-
     return render(request, "signin/check_inbox.html", _page_context(
         request, email=pending["email"],
         expires_at=datetime.fromtimestamp(pending["expires_at"], tz=UTC),
