@@ -41,7 +41,11 @@ class CollectingHandler:
     reply_code: str | None = None  # e.g. "451 4.3.0 try later" or "550 5.1.1 no such user"
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    closing: bool = False  # set by SMTPServer.stop(drain=…): answer 421, store nothing
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.closing:
+            return "421 4.3.2 Service shutting down"
         if self.reply_code:
             return self.reply_code
         with self.lock:
@@ -53,17 +57,29 @@ class CollectingHandler:
 class SMTPServer:
     """One aiosmtpd server; ``stop()``/``start()`` simulate an outage on the same port."""
 
-    def __init__(self) -> None:
+    def __init__(self, **controller_options: Any) -> None:
         self.handler = CollectingHandler()
         self.host = "127.0.0.1"
         self.port = free_port()
         self.controller: Controller | None = None
+        # Extra aiosmtpd Controller options, e.g. tls_context, authenticator, auth_required.
+        self.controller_options = controller_options
 
     def start(self) -> None:
-        self.controller = Controller(self.handler, hostname=self.host, port=self.port)
+        self.handler.closing = False
+        self.controller = Controller(self.handler, hostname=self.host, port=self.port,
+                                     **self.controller_options)
         self.controller.start()
 
-    def stop(self) -> None:
+    def stop(self, drain: float = 0.0) -> None:
+        """Stop listening. With ``drain``, first answer 421 to new messages for that long.
+
+        An abrupt stop can drop the ``250`` of a message already stored, and the client
+        then rightly sends it again; draining makes an outage in a test deterministic.
+        """
+        if drain and self.controller is not None:
+            self.handler.closing = True
+            time.sleep(drain)
         if self.controller is not None:
             self.controller.stop()
             self.controller = None

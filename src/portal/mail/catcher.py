@@ -21,12 +21,20 @@ log = logging.getLogger("portal.mail.catcher")
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 
 
+def open_maildir(folder: Path) -> mailbox.Maildir:
+    """Open the Maildir at ``folder``, creating it (and its tmp/new/cur) if missing."""
+    # mailbox only creates the subfolders when the folder itself is new; ``make run``
+    # may have created an empty var/mail already.
+    for sub in ("tmp", "new", "cur"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    return mailbox.Maildir(folder, factory=None, create=False)
+
+
 class MaildirHandler:
     """aiosmtpd handler storing each message's bytes exactly as received."""
 
     def __init__(self, maildir: Path) -> None:
-        maildir.mkdir(parents=True, exist_ok=True)
-        self.maildir = mailbox.Maildir(maildir, factory=None, create=True)
+        self.maildir = open_maildir(maildir)
         self._lock = threading.Lock()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:

@@ -11,6 +11,8 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser, BytesParser
 from pathlib import Path
 
+from portal.mail.catcher import open_maildir
+
 # Maildir keys the catcher writes: "<seconds>.<unique>.<host>". Anything else (a path,
 # "..") is refused before it gets near the file system.
 KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}")
@@ -38,7 +40,7 @@ class Caught:
 
 
 def _box(folder: str) -> mailbox.Maildir:
-    return mailbox.Maildir(Path(folder), factory=None, create=True)
+    return open_maildir(Path(folder))
 
 
 def _time_of(key: str) -> float:

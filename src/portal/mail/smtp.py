@@ -123,6 +123,11 @@ def connect() -> smtplib.SMTP:
     # Certificates are verified against the system's trust store: an unverified TLS
     # session would hand the relay password to anyone on the path.
     context = ssl.create_default_context()
+    encrypted = settings.EMAIL_USE_SSL or settings.EMAIL_USE_TLS
+    if settings.EMAIL_HOST_USER and not encrypted and host not in LOOPBACK_HOSTS:
+        # Checked before connecting: the password must not cross a network in clear text.
+        raise DeliveryError("Not sending the SMTP password over an unencrypted connection: "
+                            "set SMTP_TLS to starttls or tls.", transient=True)
     conn: smtplib.SMTP
     if settings.EMAIL_USE_SSL:
         conn = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
@@ -134,11 +139,6 @@ def connect() -> smtplib.SMTP:
             conn.starttls(context=context)
             conn.ehlo()
         if settings.EMAIL_HOST_USER:
-            encrypted = settings.EMAIL_USE_SSL or settings.EMAIL_USE_TLS
-            if not encrypted and host not in LOOPBACK_HOSTS:
-                raise DeliveryError("Not sending the SMTP password over an unencrypted "
-                                    "connection: set SMTP_TLS to starttls or tls.",
-                                    transient=True)
             conn.login(settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD)
     except BaseException:
         conn.close()
