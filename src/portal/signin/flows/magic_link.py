@@ -188,6 +188,7 @@ def redeem(sign_in: SignInRequest, *, ip: str, agent: str, confirmed: bool) -> R
         raise AccountCannotSignIn(sign_in.email, sign_in.binding_hash)
     moment = now()
     refusal: LinkProblem | None = None
+    user: User | None = None
     with transaction.atomic():
         won = SignInRequest.objects.filter(
             pk=sign_in.pk, token_hash=sign_in.token_hash, consumed_at__isnull=True,
@@ -211,6 +212,7 @@ def redeem(sign_in: SignInRequest, *, ip: str, agent: str, confirmed: bool) -> R
                          sign_in_request=sign_in.pk, method="email", same_browser=not confirmed)
     if refusal is not None:
         raise refusal  # raised outside the block, so the audit row of the refusal is kept
+    assert user is not None
     return Redeemed(user, safe_next(sign_in.next_url), sign_in)
 
 
