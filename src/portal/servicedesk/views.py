@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from portal.accounts.models import User
 from portal.helpcenter import articles
@@ -33,7 +33,7 @@ def _no_organization(request: HttpRequest, status: int = 200) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     org = services.organization_for(user)
@@ -51,7 +51,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def request_list(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     org = services.organization_for(user)
@@ -90,7 +90,7 @@ def _find(request: HttpRequest, number: int) -> ServiceRequest:
 
 
 @login_required
-@require_GET
+@require_safe
 def request_detail(request: HttpRequest, number: int) -> HttpResponse:
     return _detail(request, _find(request, number), CommentForm())
 
