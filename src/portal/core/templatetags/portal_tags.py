@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from django import template
+from datetime import datetime, timedelta
 
+from django import template
+from django.utils.timesince import timesince
+
+from portal.core.clock import now
 from portal.core.http import describe_agent
 
 register = template.Library()
@@ -21,3 +25,13 @@ def describe_agent_filter(agent: str | None) -> str:
 def sign_in_method(method: str | None) -> str:
     """Render a stored sign-in method (``email``, ``google``…) as words for a person."""
     return SIGN_IN_METHODS.get(method or "", method or "Unknown")
+
+
+@register.filter
+def ago(moment: datetime | None) -> str:
+    """Render a past moment as "just now" or "5 minutes ago"."""
+    if moment is None:
+        return "never"
+    if now() - moment < timedelta(minutes=1):
+        return "just now"
+    return f"{timesince(moment, now())} ago"

@@ -30,9 +30,10 @@ def signed_out(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 def session_list(request: HttpRequest) -> HttpResponse:
+    current = request.session.session_key
     rows = sessions.active_sessions(request.user)  # type: ignore[arg-type]
-    return render(request, "signin/sessions.html", {
-        "sessions": rows, "current_key": request.session.session_key})
+    rows.sort(key=lambda row: row.session_key != current)  # this browser first
+    return render(request, "signin/sessions.html", {"sessions": rows, "current_key": current})
 
 
 @login_required
