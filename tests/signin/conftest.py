@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 
 from tests.conftest import require
 from tests.support.oidc.harness import TestProvider, installed
@@ -106,7 +107,12 @@ def oidc_servers(live_server: Any) -> Iterator[Providers]:
 
 @pytest.fixture
 def oidc(oidc_servers: Providers, live_server: Any, settings: Any) -> Providers:
-    """The session's providers, configured in settings, with the live server as base URL."""
+    """The session's providers, configured in settings, with the live server as base URL.
+
+    The cache is emptied first: the database cache table outlives transactional tests, and
+    a test must not depend on discovery or keys an earlier test fetched.
+    """
+    cache.clear()
     settings.PORTAL_BASE_URL = live_server.url
     settings.OIDC_PROVIDERS = oidc_servers.settings()
     return oidc_servers

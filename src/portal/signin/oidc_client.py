@@ -105,7 +105,7 @@ def _session(provider: Provider, redirect_uri: str) -> OAuth2Session:
     # form-encoding ambiguity of secrets with special characters inside HTTP Basic.
     return OAuth2Session(provider.client_id, provider.client_secret, scope=provider.scope,
                          redirect_uri=redirect_uri, code_challenge_method="S256",
-                         token_endpoint_auth_method="client_secret_post",
+                         token_endpoint_auth_method="client_secret_post",  # noqa: S106
                          default_timeout=TIMEOUT)
 
 

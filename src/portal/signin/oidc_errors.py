@@ -19,6 +19,7 @@ class FederationError(SignInError):
     """Base of every refusal of a federated sign-in."""
 
     reason = "federation_failed"
+    next_url = "/"  # where the person was going; the sign-in page keeps it
     template = "{provider} could not sign you in. Try again, or " + EMAIL_LINK_HINT + "."
 
     def __init__(self, provider: str, *, reason: str | None = None, email: str = "",

@@ -96,6 +96,7 @@ class _Trace:
     email: str = ""
     user: User | None = None
     organization: Organization | None = None
+    next_url: str = "/"
 
 
 def redirect_uri(provider_name: str) -> str:
@@ -127,6 +128,7 @@ def begin(request: HttpRequest, provider_name: str, next_url: str | None) -> str
         provider = _configured(provider_name)
         discovery = oidc_client.fetch_discovery(provider)
     except FederationError as error:
+        error.next_url = safe_next(next_url)
         _record_failure(request, provider_name, error)
         raise
     state = secrets.token_urlsafe(32)
@@ -151,6 +153,7 @@ def complete(request: HttpRequest, provider_name: str) -> Completed:
     try:
         return _complete(request, provider_name, trace)
     except FederationError as error:
+        error.next_url = trace.next_url  # the sign-in page keeps where the person was going
         _record_failure(request, provider_name, error, trace)
         raise
 
@@ -158,6 +161,7 @@ def complete(request: HttpRequest, provider_name: str) -> Completed:
 def _complete(request: HttpRequest, provider_name: str, trace: _Trace) -> Completed:
     provider = _configured(provider_name)
     pending = _take_pending(request, provider, request.GET.get("state", ""))
+    trace.next_url = safe_next(pending["next"])
     error = request.GET.get("error", "")
     if error:
         raise _provider_refusal(provider, error, request.GET.get("error_description", ""))
@@ -170,7 +174,7 @@ def _complete(request: HttpRequest, provider_name: str, trace: _Trace) -> Comple
                                        redirect_uri=redirect_uri(provider.name),
                                        code_verifier=pending["verifier"])
     claims, issuer = _verified_claims(provider, discovery, tokens, pending["nonce"])
-    return _sign_in(request, provider, claims, issuer, safe_next(pending["next"]), trace)
+    return _sign_in(request, provider, claims, issuer, trace.next_url, trace)
 
 
 def _take_pending(request: HttpRequest, provider: Provider, state: str) -> dict[str, Any]:
@@ -363,6 +367,10 @@ def _sign_in(request: HttpRequest, provider: Provider, claims: dict[str, Any], i
         identity.save(update_fields=["last_used_at"])
         record_event(Tag.OIDC_SUCCEEDED, request=request, user=user, organization=organization,
                      provider=provider.name, first_link=linked, joined=verdict.joins)
+        if request.user.is_authenticated:
+            # Signing in again on a signed-in browser: auth.login keeps the key when the
+            # user is the same, and a fresh sign-in must never reuse a session key.
+            request.session.cycle_key()
         start_session(request, user, method=provider.name)
     return Completed(user=user, next_url=next_url, provider=provider.name, linked=linked,
                      joined=verdict.joins)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -17,7 +20,10 @@ from portal.signin.providers import get_provider
 def _refuse(request: HttpRequest, error: FederationError) -> HttpResponse:
     """Every refusal lands on the sign-in page, which always offers the email link."""
     messages.error(request, error.message)
-    return _no_referrer(redirect("signin:start"))
+    url = reverse("signin:start")
+    if error.next_url != "/":
+        url += "?" + urlencode({"next": error.next_url})
+    return _no_referrer(HttpResponseRedirect(url))
 
 
 def _no_referrer(response: HttpResponse) -> HttpResponse:
