@@ -266,12 +266,14 @@ def test_message_claimed_by_a_live_worker_is_left_alone(smtp):
     assert smtp.messages == []
 
 
-def test_worker_that_lost_its_claim_does_not_send(smtp):
+def test_worker_that_lost_its_claim_does_not_send(smtp, time_machine):
+    time_machine.move_to(now(), tick=False)
     message = queue_one()
     claim = claim_next("me")
     assert claim is not None
-    # Our lease ran out and another worker took the message over.
+    # Our lease ran out (a stalled render, a paused VM) and another worker took over.
     OutboundMessage.objects.filter(pk=message.pk).update(claimed_by="someone-else")
+    time_machine.shift(worker.lease())
     assert worker.process(claim, "me", worker.Sender()) == "sending"
     assert smtp.messages == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -42,8 +43,11 @@ class CollectingHandler:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     closing: bool = False  # set by SMTPServer.stop(drain=…): answer 421, store nothing
+    delay: float = 0.0  # seconds to wait before answering DATA (a slow relay)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.closing:
             return "421 4.3.2 Service shutting down"
         if self.reply_code:
@@ -93,6 +97,7 @@ class SMTPServer:
         with self.handler.lock:
             self.handler.received.clear()
         self.handler.reply_code = None
+        self.handler.delay = 0.0
 
     def wait_for(self, count: int = 1, timeout: float = 10.0) -> list[Received]:
         """Wait (bounded) until at least ``count`` messages arrived; return them."""

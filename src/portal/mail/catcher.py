@@ -49,6 +49,8 @@ class MaildirHandler:
 
 def start(maildir: Path, host: str = "127.0.0.1", port: int = 1025) -> Controller:
     """Start the catcher in a background thread and return its controller."""
+    # aiosmtpd logs every SMTP command at INFO; one line per caught message is enough.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     controller = Controller(MaildirHandler(maildir), hostname=host, port=port,
                             data_size_limit=MAX_MESSAGE_BYTES)
     controller.start()

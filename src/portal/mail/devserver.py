@@ -27,11 +27,14 @@ def portal_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "portal.cli", *args]
 
 
-def child_environment(base: Mapping[str, str], *, smtp_port: int, mail_dir: str) -> dict[str, str]:
+def child_environment(base: Mapping[str, str], *, smtp_port: int, mail_dir: str,
+                      base_url: str) -> dict[str, str]:
     """Return the environment of every child: debug mode, mail going to the catcher."""
     env = dict(base)
     env.update({
         "PORTAL_DEBUG": "true",
+        # Links in caught mail must open this development server, whatever --addr says.
+        "PORTAL_BASE_URL": base_url,
         "SMTP_HOST": "127.0.0.1",
         "SMTP_PORT": str(smtp_port),
         "SMTP_TLS": "none",

@@ -28,6 +28,14 @@ class Wakeup:
     def __init__(self) -> None:
         self._wrapper: Any = None
 
+    def start(self) -> None:
+        """Begin listening before the first look for due mail, so no commit is missed.
+
+        Mail committed before ``LISTEN`` is found by the look that follows; mail committed
+        after it wakes the wait.
+        """
+        self._listening()
+
     def wait(self, timeout: float, stop: threading.Event) -> bool:
         """Block until notified, ``stop`` is set, or ``timeout`` passes; True if notified."""
         deadline = time.monotonic() + timeout

@@ -63,6 +63,7 @@ class Claim:
     message: OutboundMessage
     # Set when the row was taken over from a worker whose lease ran out.
     interrupted_by: str | None
+    claimed_at: datetime
 
 
 def due(moment: datetime) -> Q:
@@ -86,11 +87,12 @@ def claim_next(worker: str, cutoff: datetime | None = None) -> Claim | None:
         interrupted_by = (message.claimed_by or "?") if message.status == Status.SENDING else None
         message.status = Status.SENDING
         message.claimed_by = worker
-        message.claimed_until = now() + lease()
+        claimed_at = now()
+        message.claimed_until = claimed_at + lease()
         if not message.message_id:
             message.message_id = new_message_id()
         message.save(update_fields=["status", "claimed_by", "claimed_until", "message_id"])
-    return Claim(message, interrupted_by)
+    return Claim(message, interrupted_by, claimed_at)
 
 
 def process(claim: Claim, worker: str, sender: Sender) -> str:
@@ -127,7 +129,9 @@ def process(claim: Claim, worker: str, sender: Sender) -> str:
         log.exception("composing message %s failed", message.pk)
         return _record_failure(message, worker, DeliveryError(
             f"Could not build the message: {type(exc).__name__}: {exc}", transient=True), started)
-    if not _renew(message, worker):
+    # Fencing costs a commit, so it is skipped when the claim is seconds old; after a slow
+    # render (or anything near the lease) it proves the row is still ours before sending.
+    if now() - claim.claimed_at > lease() / 4 and not _renew(message, worker):
         # Our lease ran out while rendering and another worker holds the row now: sending
         # as well would deliver twice.
         log.warning("message %s was taken over by another worker; not sending", message.pk)
@@ -175,6 +179,7 @@ class Worker:
         wakeup = Wakeup()
         log.info("worker %s started", self.name)
         try:
+            wakeup.start()
             while not stop.is_set():
                 close_old_connections()
                 try:

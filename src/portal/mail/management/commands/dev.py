@@ -38,12 +38,14 @@ class Command(BaseCommand):
         if "demo" in get_commands():
             call_command("demo")
         runserver = ["runserver", addr, *(["--noreload"] if noreload else [])]
+        base = f"http://{addr}"
         supervisor = Supervisor(
             [Child("mail catcher", portal_command("mailcatcher", "--port", str(smtp_port),
                                                   "--maildir", str(mail_dir))),
              Child("worker", portal_command("worker")),
              Child("web server", portal_command(*runserver))],
-            env=child_environment(os.environ, smtp_port=smtp_port, mail_dir=str(mail_dir)))
+            env=child_environment(os.environ, smtp_port=smtp_port, mail_dir=str(mail_dir),
+                                  base_url=base))
         stop: list[int] = []
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -52,7 +54,6 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
         supervisor.start()
-        base = f"http://{addr}"
         self.stdout.write(
             f"\n  Sign in:      {base}{reverse('signin:start')}\n"
             f"  Caught mail:  {base}{reverse('devmail:inbox')}\n"
