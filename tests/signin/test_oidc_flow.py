@@ -316,6 +316,9 @@ def test_tokens_that_fail_validation_are_refused(oidc: Providers, northwind: Org
     text = refusal(client, sign_in(client, oidc, provider, login), reason)
     assert "could not verify" in text
     assert not ExternalIdentity.objects.exists()
+    if login == "wrong-aud":
+        detail = AuthEvent.objects.get(tag=Tag.OIDC_FAILED).detail
+        assert "someone-elses-client" in detail["check"]
 
 
 def test_microsoft_token_whose_issuer_names_another_tenant_is_refused(

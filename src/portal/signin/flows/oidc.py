@@ -243,7 +243,9 @@ def _verified_claims(provider: Provider, discovery: dict[str, Any], tokens: dict
             if not isinstance(claims.get("oid"), str) or not claims["oid"]:
                 raise TokenCheckFailed("malformed", "oid is missing")
     except TokenCheckFailed as failed:
-        raise InvalidIdToken(provider.label, reason=f"id_token_{failed.check}") from None
+        # The failed check's wording (times, the aud it saw) helps staff; it holds no secret.
+        raise InvalidIdToken(provider.label, reason=f"id_token_{failed.check}",
+                             check=str(failed)[:200]) from None
     # Aliases normalise to the discovery issuer, so one account never gets two keys.
     return claims, resolve_issuer(template, claims)
 
