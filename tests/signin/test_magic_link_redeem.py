@@ -335,3 +335,15 @@ def test_staff_can_end_a_session_from_the_admin(alice, smtp) -> None:  # type: i
     page = staff.get(f"/admin/signin/signinrequest/{sign_in.pk}/change/")
     assert page.status_code == 200
     assert sign_in.token_hash.encode() not in page.content
+
+
+def test_signing_in_again_on_a_signed_in_browser_starts_a_new_session(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+    browser = Client()
+    for round_ in range(2):
+        smtp.clear()
+        ask(browser, ALICE)
+        (link,) = deliver_and_read(smtp)
+        before = browser.session.session_key
+        assert browser.get(link.path).status_code == 302, round_
+        assert browser.session.session_key != before
+    assert _signed_in_as(browser) == ALICE

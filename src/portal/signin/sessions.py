@@ -33,6 +33,10 @@ def start_session(request: HttpRequest, user: User, method: str) -> UserSession:
     started = now()
     previous_key = request.session.session_key
     auth.login(request, user, backend=BACKEND)
+    if request.session.session_key == previous_key:
+        # Django keeps the key when the same person signs in again on this browser; a new
+        # sign-in is a new session all the same (and its own row on "Your sessions").
+        request.session.cycle_key()
     if previous_key and previous_key != request.session.session_key:
         # The old key's row is gone from the session table; its listing ends with it.
         UserSession.objects.filter(session_key=previous_key).update(ended_at=started)
