@@ -122,3 +122,32 @@ def test_dev_refuses_to_run_outside_debug_mode(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "development only" in result.stderr
+
+
+DEBUG_SEND = """
+import django
+django.setup()
+from django.core.management import call_command
+from django.db import transaction
+from portal.mail.outbox import enqueue
+from portal.mail.worker import deliver_due
+call_command("migrate", verbosity=0)
+with transaction.atomic():
+    enqueue(to="alice@northwind.example", subject="Sent in debug mode", text="Hi")
+print(deliver_due())
+"""
+
+
+def test_debug_mode_sends_where_the_smtp_settings_say(smtp_server, tmp_path):
+    smtp_server.clear()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMTP_", "DJANGO_SETTINGS"))}
+    env.update({"PORTAL_DEBUG": "true", "PORTAL_VAR_DIR": str(tmp_path),
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'debug.sqlite3'}",
+                "DJANGO_SETTINGS_MODULE": "portal.config.settings",
+                "SMTP_HOST": smtp_server.host, "SMTP_PORT": str(smtp_server.port),
+                "SMTP_TLS": "none"})
+    result = subprocess.run([sys.executable, "-c", DEBUG_SEND], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    [received] = smtp_server.wait_for(1)
+    assert received.message["Subject"] == "Sent in debug mode"

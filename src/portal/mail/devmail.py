@@ -43,15 +43,28 @@ def _box(folder: str) -> mailbox.Maildir:
     return open_maildir(Path(folder))
 
 
+# Python's mailbox names files "<seconds>.M<microseconds>P<pid>Q<counter>.<host>".
+KEY_PARTS = re.compile(r"(\d+)\.M(\d+)P\d+Q(\d+)\.")
+
+
+def _order_of(key: str) -> tuple[int, int, int]:
+    """Return when the catcher stored ``key``, as a sortable tuple (microsecond precision)."""
+    match = KEY_PARTS.match(key)
+    if match is None:
+        return (0, 0, 0)
+    seconds, micros, counter = (int(part) for part in match.groups())
+    return (seconds, micros, counter)
+
+
 def _time_of(key: str) -> float:
-    head = key.split(".", 1)[0]
-    return float(head) if head.isdigit() else 0.0
+    seconds, micros, _ = _order_of(key)
+    return seconds + micros / 1e6
 
 
 def inbox(folder: str, limit: int = LIST_LIMIT) -> list[Summary]:
     """Return the newest caught messages first (headers only; bodies are not read)."""
     box = _box(folder)
-    keys = sorted(box.keys(), key=lambda k: (_time_of(k), k), reverse=True)[:limit]
+    keys = sorted(box.keys(), key=lambda k: (_order_of(k), k), reverse=True)[:limit]
     result = []
     for key in keys:
         try:

@@ -12,6 +12,17 @@ Contract for a renderer registered under a name (``OutboundMessage.renderer``):
 - ``delivered(message)`` runs after the relay accepted it (status ``sent``).
 - ``failed(message, error)`` runs when the worker gives up (status ``failed``).
 Each may write audit rows; each is called at most once per attempt.
+
+How the worker runs them (``portal.mail.worker``):
+- ``render`` runs inside a transaction the worker opens. Rows it writes directly before
+  raising ``Cancel`` commit together with the new status (so a "declined" audit row
+  survives); rows written inside the renderer's own ``atomic`` block are rolled back when
+  ``Cancel`` leaves that block, as with any exception. Any other exception rolls everything
+  back and counts as a failed attempt (retried with backoff).
+- A message whose ``not_after`` has passed is marked ``expired`` without calling ``render``.
+- ``delivered`` and ``failed`` run in a savepoint of the transaction recording the result:
+  if one raises, the error is logged and the status still commits (never a second send).
+- The rendered subject is stored on the row for staff; the bodies are never stored.
 """
 
 from __future__ import annotations
