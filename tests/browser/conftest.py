@@ -1,0 +1,114 @@
+"""Fixtures of the browser suite: axe-core, and an auditor that runs it on each page.
+
+axe-core comes from npm (``npm install --prefix tests/support/a11y``); its script is read
+from disk and injected into each page, so the pages themselves ship no test code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import require
+
+AXE_JS = (Path(__file__).resolve().parents[1] / "support" / "a11y" / "node_modules"
+          / "axe-core" / "axe.min.js")
+# WCAG 2.1 level A and AA: what the portal promises (labels, focus, contrast, names).
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+RUN_AXE = """async (tags) => {
+  const result = await axe.run(document, {runOnly: tags, resultTypes: ['violations']});
+  return result.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    targets: v.nodes.map(n => n.target.join(' ')),
+  }));
+}"""
+
+# WCAG contrast of two colours as a page sees them. A background is the first opaque one
+# found walking up from ``start`` (white if none); the portal's CSS has no translucent ones.
+CONTRAST_JS = """
+window.__contrast = (foreground, start) => {
+  const rgb = (value) => (value.match(/[\\d.]+/g) || []).map(Number);
+  const background = (el) => {
+    for (let node = el; node && node.nodeType === 1; node = node.parentElement) {
+      const c = rgb(getComputedStyle(node).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] > 0)) return c;
+    }
+    return [255, 255, 255];
+  };
+  const lum = (c) => {
+    const [r, g, b] = c.slice(0, 3).map(v => v / 255)
+      .map(v => v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4));
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [a, b] = [lum(rgb(foreground)), lum(background(start))];
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+};
+"""
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    require("axe-core (npm install --prefix tests/support/a11y)", AXE_JS.exists())
+    return AXE_JS.read_text(encoding="utf-8")
+
+
+@dataclass
+class Auditor:
+    """Runs axe on pages, saves a screenshot of each, and reports every violation at the end.
+
+    Collecting instead of failing on the first page means one run lists all there is to fix.
+    """
+
+    source: str
+    folder: Path
+    audited: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def check(self, page: Any, name: str) -> None:
+        """Audit the page as it is now; ``name`` labels the screenshot and any violations."""
+        page.wait_for_load_state("load")
+        page.screenshot(path=str(self.folder / f"{name}.png"), full_page=True)
+        page.add_script_tag(content=self.source)
+        violations = page.evaluate(RUN_AXE, WCAG_TAGS)
+        self.audited.append(name)
+        for v in violations:
+            self.problems.append(
+                f"{name} ({page.url}): {v['id']} [{v['impact']}] {v['help']}; "
+                f"at {', '.join(v['targets'])}")
+
+    def assert_clean(self) -> None:
+        assert self.audited, "no page was audited"
+        assert not self.problems, (
+            f"{len(self.problems)} accessibility violation(s) on "
+            f"{len(self.audited)} audited page(s):\n" + "\n".join(self.problems))
+
+
+@pytest.fixture
+def auditor(axe_source: str, artifacts: Path) -> Auditor:
+    return Auditor(axe_source, artifacts)
+
+
+NewContext = Callable[..., Any]
+
+
+@pytest.fixture
+def new_context(browser: Any) -> Iterator[NewContext]:
+    """Open browser contexts (closed after the test); options as for ``browser.new_context``."""
+    opened: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        # bypass_csp: the injected axe script must run even if the portal adds a CSP later.
+        context = browser.new_context(viewport={"width": 1000, "height": 760},
+                                      bypass_csp=True, **options)
+        opened.append(context)
+        if options.get("java_script_enabled", True):
+            context.add_init_script(CONTRAST_JS)
+        return context
+
+    yield make
+    for context in opened:
+        context.close()
