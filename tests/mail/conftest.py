@@ -74,6 +74,9 @@ class RecordingRenderer:
     def failed(self, message: OutboundMessage, error: str) -> None:
         self.calls.append(("failed", message.pk, error))
 
+    def expired(self, message: OutboundMessage) -> None:
+        self.calls.append(("expired", message.pk, ""))
+
     def hooks(self) -> list[str]:
         return [name for name, _, _ in self.calls]
 

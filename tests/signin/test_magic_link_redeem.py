@@ -189,6 +189,7 @@ def test_link_that_would_arrive_expired_is_not_sent(alice, smtp) -> None:  # typ
         deliver_due()
     assert smtp.messages == []
     assert OutboundMessage.objects.get().status == OutboundMessage.Status.EXPIRED
+    assert AuthEvent.objects.filter(tag="signin:link:expired_unsent", email=ALICE).exists()
 
 
 def test_newer_request_supersedes_older_links(alice, smtp) -> None:  # type: ignore[no-untyped-def]

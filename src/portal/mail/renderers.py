@@ -11,6 +11,8 @@ Contract for a renderer registered under a name (``OutboundMessage.renderer``):
   or ``Cancel(reason, expired=True)`` when the content would arrive pointless (``expired``).
 - ``delivered(message)`` runs after the relay accepted it (status ``sent``).
 - ``failed(message, error)`` runs when the worker gives up (status ``failed``).
+- ``expired(message)`` runs when ``not_after`` passed before the worker got to it
+  (status ``expired``; ``render`` is not called).
 Each may write audit rows; each is called at most once per attempt.
 
 How the worker runs them (``portal.mail.worker``):
@@ -53,6 +55,7 @@ class Renderer(Protocol):
     def render(self, message: OutboundMessage) -> Rendered: ...
     def delivered(self, message: OutboundMessage) -> None: ...
     def failed(self, message: OutboundMessage, error: str) -> None: ...
+    def expired(self, message: OutboundMessage) -> None: ...
 
 
 _REGISTRY: dict[str, Renderer] = {}

@@ -108,9 +108,12 @@ def process(claim: Claim, worker: str, sender: Sender) -> str:
             return outcome
     if message.not_after is not None and started >= message.not_after:
         # Pointless now (a sign-in link that would arrive dead): record it, send nothing.
-        return _finish(message, Status.EXPIRED,
-                       f"Not sent: it would have arrived after its deadline, "
-                       f"{message.not_after:%Y-%m-%d %H:%M:%S} UTC.")
+        outcome = _finish(message, Status.EXPIRED,
+                          f"Not sent: it would have arrived after its deadline, "
+                          f"{message.not_after:%Y-%m-%d %H:%M:%S} UTC.")
+        if message.renderer:
+            _call_hook("expired", message)
+        return outcome
     try:
         content = _content(message)
     except Cancel as cancel:

@@ -85,6 +85,11 @@ class LinkEmail:
             record_event(Tag.LINK_SENT, email=sign_in.email, user=sign_in.user,
                          sign_in_request=sign_in.pk, message_id=message.message_id)
 
+    def expired(self, message: OutboundMessage) -> None:
+        sign_in = _sign_in_of(message)
+        record_event(Tag.LINK_EXPIRED_UNSENT, email=sign_in.email, reason="queued_too_long",
+                     sign_in_request=sign_in.pk)
+
     def failed(self, message: OutboundMessage, error: str) -> None:
         with transaction.atomic():
             sign_in = _sign_in_of(message)
