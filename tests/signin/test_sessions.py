@@ -336,6 +336,8 @@ def test_idle_session_ends_after_session_idle_seconds(alice: User, settings: Any
     assert not Session.objects.filter(session_key=row.session_key).exists()
     row.refresh_from_db()
     assert row.ended_at is not None
+    assert AuthEvent.objects.filter(tag="signin:session:timed_out", user=alice,
+                                    reason="idle").count() == 1
 
 
 def test_activity_keeps_a_session_alive_past_the_idle_limit(
@@ -362,6 +364,8 @@ def test_absolute_timeout_ends_even_an_active_session(
     clock.shift(timedelta(seconds=1))
     assert not is_signed_in(laptop)
     assert not Session.objects.filter(session_key=row.session_key).exists()
+    assert AuthEvent.objects.filter(tag="signin:session:timed_out", user=alice,
+                                    reason="absolute_limit").count() == 1
 
 
 def test_session_begun_without_start_session_still_gets_an_absolute_limit(

@@ -6,7 +6,6 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from portal.audit.tags import Tag
 
 
 class AuthEvent(models.Model):
@@ -18,8 +17,8 @@ class AuthEvent(models.Model):
         INFO = "info", "Info"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    tag = models.CharField(max_length=64, choices=[(t.value, t.value) for t in Tag],
-                           db_index=True)
+    # No ``choices``: a new tag must not need a migration. ``record_event`` takes only a Tag.
+    tag = models.CharField(max_length=64, db_index=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.INFO)
     email = models.CharField(max_length=254, blank=True, db_index=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,

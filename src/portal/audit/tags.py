@@ -22,3 +22,4 @@ class Tag(StrEnum):
     OIDC_FAILED = "signin:oidc:failed"
     SIGNED_OUT = "signin:session:signed_out"
     SESSION_ENDED = "signin:session:ended"
+    SESSION_TIMED_OUT = "signin:session:timed_out"

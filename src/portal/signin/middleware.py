@@ -9,6 +9,8 @@ from django.conf import settings
 from django.contrib import auth
 from django.http import HttpRequest, HttpResponse
 
+from portal.audit.services import record_event
+from portal.audit.tags import Tag
 from portal.core.clock import now
 from portal.signin.models import UserSession
 from portal.signin.sessions import SESSION_STARTED_KEY
@@ -38,10 +40,12 @@ class SessionTimeoutMiddleware:
                 # clock starts now rather than never.
                 started = request.session[SESSION_STARTED_KEY] = current
             last_seen = request.session.get(LAST_SEEN_KEY, started)
-            if (current - last_seen > settings.SESSION_IDLE_SECONDS
-                    or current - started > settings.SESSION_COOKIE_AGE):
+            idle = current - last_seen > settings.SESSION_IDLE_SECONDS
+            if idle or current - started > settings.SESSION_COOKIE_AGE:
                 key = request.session.session_key
                 UserSession.objects.filter(session_key=key).update(ended_at=now())
+                record_event(Tag.SESSION_TIMED_OUT, request=request, user=request.user,
+                             reason="idle" if idle else "absolute_limit")
                 auth.logout(request)  # deletes the server-side row: the cookie is dead
             elif current - last_seen > TOUCH_EVERY.total_seconds():
                 request.session[LAST_SEEN_KEY] = current
