@@ -26,6 +26,21 @@ RUN_AXE = """async (tags) => {
     targets: v.nodes.map(n => n.target.join(' ')),
   }));
 }"""
+# WCAG 1.4.10 (reflow): at 320 CSS pixels wide no text may need sideways scrolling. Data
+# tables and preformatted text are the criterion's own exceptions (two-dimensional content).
+NARROW = {"width": 320, "height": 640}
+FIND_OVERFLOW = """() => {
+  const limit = document.documentElement.clientWidth + 1;
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const found = [];
+  for (let node = walker.nextNode(); node && found.length < 5; node = walker.nextNode()) {
+    if (!node.textContent.trim() || node.parentElement.closest('table, pre')) continue;
+    const range = document.createRange();
+    range.selectNodeContents(node);
+    if (range.getBoundingClientRect().right > limit) found.push(node.textContent.trim().slice(0, 60));
+  }
+  return found;
+}"""
 
 # WCAG contrast of two colours as a page sees them. A background is the first opaque one
 # found walking up from ``start`` (white if none); the portal's CSS has no translucent ones.
@@ -79,12 +94,19 @@ class Auditor:
             self.problems.append(
                 f"{name} ({page.url}): {v['id']} [{v['impact']}] {v['help']}; "
                 f"at {', '.join(v['targets'])}")
+        size = page.viewport_size
+        page.set_viewport_size(NARROW)
+        for text in page.evaluate(FIND_OVERFLOW):
+            self.problems.append(f"{name} ({page.url}): reflow: at 320px wide {text!r} "
+                                 "runs off the side of the screen")
+        page.set_viewport_size(size)
 
     def assert_clean(self) -> None:
         assert self.audited, "no page was audited"
-        assert not self.problems, (
-            f"{len(self.problems)} accessibility violation(s) on "
-            f"{len(self.audited)} audited page(s):\n" + "\n".join(self.problems))
+        if self.problems:
+            pytest.fail(f"{len(self.problems)} accessibility violation(s) on "
+                        f"{len(self.audited)} audited page(s):\n" + "\n".join(self.problems),
+                        pytrace=False)
 
 
 @pytest.fixture

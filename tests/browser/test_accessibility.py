@@ -1,4 +1,8 @@
-"""Every page a person sees meets WCAG 2.1 A/AA (axe-core), works by keyboard and without JavaScript.
+"""Every page a person sees meets WCAG 2.1 A/AA, works by keyboard and without JavaScript.
+
+Each page is checked with axe-core (WCAG 2.0/2.1 A and AA rules) and for reflow at 320px;
+the keyboard test adds what axe cannot see: tab order, a visible focus ring with 3:1
+contrast, and a skip link that works.
 
 The pages are reached the way people reach them: links are asked for on the sign-in form,
 delivered by the worker over real SMTP and opened in Chromium. Screenshots of each audited
