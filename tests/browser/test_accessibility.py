@@ -139,6 +139,14 @@ def test_sign_in_and_link_pages_have_no_accessibility_violations(
         page.get_by_role("heading", name=article.title, exact=True).wait_for()
         auditor.check(page, f"help-{article.slug}")
 
+    # Cookies blocked or expired between loading the form and sending it: the CSRF page.
+    page.goto(f"{portal}/signin/")
+    page.context.clear_cookies()
+    page.get_by_label("Work email address").fill(ALICE)
+    page.get_by_role("button", name="Email me a sign-in link").click()
+    page.get_by_role("heading", name="Please try that again").wait_for()
+    auditor.check(page, "csrf-failure")
+
     response = page.goto(f"{portal}/no-such-page/")
     assert response.status == 404
     auditor.check(page, "not-found")
@@ -190,6 +198,12 @@ def test_signed_in_pages_have_no_accessibility_violations(
     page.locator("table.sessions").get_by_role("button", name="Sign out").first.click()
     page.get_by_text("That session has been signed out.").wait_for()
     auditor.check(page, "sessions-after-ending-one")
+
+    # Staff belong to no organization: the portal home says where their work is.
+    staff_page = new_context().new_page()
+    sign_in(staff_page, portal, smtp, email=staff.email)
+    staff_page.get_by_role("heading", name="You are signed in as Cloud Sentry staff").wait_for()
+    auditor.check(staff_page, "home-staff")
 
     page.goto(f"{portal}/signin/signout/")
     auditor.check(page, "signout")
