@@ -1,8 +1,9 @@
 """Run the npm ``oidc-provider`` test provider (provider.mjs) and drive it without a browser.
 
 ``TestProvider.start()`` writes the provider's config (client, accounts) to a JSON file,
-starts ``node provider.mjs`` on a free loopback port and waits, bounded, until its
-discovery document answers. ``follow_to_callback`` plays the browser's part with
+starts ``node provider.mjs`` on a loopback port (a free one unless given) and waits,
+bounded, until its discovery document answers. The test fixtures and the local demo
+(``demo.py``) both start providers this way. ``follow_to_callback`` plays the browser's part with
 ``requests``: follow the redirects, submit the login form, and stop at the portal's callback.
 """
 
@@ -28,12 +29,31 @@ SCRIPT = HERE / "provider.mjs"
 PACKAGE = HERE / "node_modules" / "oidc-provider" / "package.json"
 READY_TIMEOUT = 20.0
 MAX_REDIRECTS = 10
+# The portal's callback, reverse("signin:oidc_callback", args=[provider]) under PORTAL_BASE_URL.
+CALLBACK_PATH = "/signin/oidc/{}/callback/"
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int) -> bool:
+    """Return whether something already listens on loopback ``port``."""
+    with socket.socket() as sock:
+        # As node binds: connections of a provider that just stopped (TIME_WAIT) do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def callback_url(portal_base_url: str, provider: str) -> str:
+    """Return the redirect URI the portal at ``portal_base_url`` uses for ``provider``."""
+    return portal_base_url.rstrip("/") + CALLBACK_PATH.format(provider)
 
 
 def installed() -> bool:
@@ -53,6 +73,8 @@ class TestProvider:
     client_id: str = ""
     client_secret: str = "test-client-secret-0123456789abcdef"
     port: int = field(default_factory=free_port)
+    # More OAuth client metadata for the provider's one client (e.g. default_max_age).
+    client_metadata: dict[str, Any] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     workdir: Path | None = None
 
@@ -86,17 +108,26 @@ class TestProvider:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def start(self) -> None:
+        # Checked first because a provider left running on the port would answer the
+        # readiness probe in place of the new one, which then fails to bind and exits.
+        if port_in_use(self.port):
+            raise RuntimeError(f"port {self.port} is in use: cannot start the {self.shape} "
+                               "test provider there")
         self.workdir = Path(tempfile.mkdtemp(prefix=f"oidc-{self.shape}-"))
         config = self.workdir / "config.json"
         config.write_text(json.dumps({
             "port": self.port, "shape": self.shape, "accounts": self.accounts,
-            "client": {"client_id": self.client_id, "client_secret": self.client_secret,
+            "client": {**self.client_metadata, "client_id": self.client_id,
+                       "client_secret": self.client_secret,
                        "redirect_uris": self.redirect_uris}}))
         with open(self.workdir / "provider.log", "wb") as log:
             self.process = subprocess.Popen(
                 ["node", str(SCRIPT)], cwd=HERE, stdout=log, stderr=subprocess.STDOUT,
                 env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                     "OIDC_TEST_CONFIG": str(config), "NODE_ENV": "test"})
+                     "OIDC_TEST_CONFIG": str(config), "NODE_ENV": "test"},
+                # Its own process group: Ctrl-C in a terminal reaches only the Python side,
+                # which then stops the provider itself (stop()), in order.
+                start_new_session=True)
         self._wait_until_ready()
 
     def _wait_until_ready(self) -> None:

@@ -24,7 +24,7 @@
 
 import { createServer } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { generateKeyPairSync, sign } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import Provider from 'oidc-provider';
 
 const config = JSON.parse(readFileSync(process.env.OIDC_TEST_CONFIG, 'utf8'));
@@ -37,7 +37,10 @@ function rsaKey(kid) {
   return { kid, privateKey, jwk: { ...privateKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' } };
 }
 
-const signing = rsaKey(`${config.shape}-signing-1`);
+// A new kid at every start, as a real provider's key rotation has: a client that cached the
+// previous run's JWKS (the portal keeps it 10 minutes) then refetches, instead of checking
+// the new key's signatures against the old key under the same kid.
+const signing = rsaKey(`${config.shape}-signing-${randomBytes(4).toString('hex')}`);
 const stranger = rsaKey('not-in-the-jwks'); // signs tokens the provider's JWKS cannot verify
 
 const accountsByLogin = config.accounts;
