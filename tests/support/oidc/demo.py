@@ -233,8 +233,8 @@ def instructions(demo: DemoProviders, portal_base_url: str) -> str:
     for label, accounts in (("Google", GOOGLE_DEMO), ("Microsoft", MICROSOFT_DEMO)):
         lines += ["", f"  Sign in with {label}"]
         lines += [f"    {account.login:<11} {account.outcome}" for account in accounts]
-    lines += ["", "The providers ask for the account every time, so one browser can try "
-              "them one after another.", "Ctrl-C stops both providers."]
+    lines += ["", "The providers ask for the account every time, so one browser can try one "
+              "account after another.", "Ctrl-C stops both providers."]
     return "\n".join(lines)
 
 
