@@ -166,3 +166,17 @@ def test_a_provider_error_we_do_not_know_is_a_generic_refusal(fake_providers: An
     assert response["Location"] == reverse("signin:start")
     event = AuthEvent.objects.get(tag=Tag.OIDC_FAILED)
     assert (event.reason, event.detail["error"]) == ("provider_error", "server_error")
+
+
+def test_staff_without_an_organization_are_told_to_use_an_email_link(
+        fake_providers: Any) -> None:
+    make_user("sam@cloudsentry.com", staff=True)
+    client = Client()
+    response = sign_in(client, fake_providers, "google", iss="https://accounts.google.com",
+                       sub="g-staff", email="sam@cloudsentry.com", email_verified=True,
+                       hd="cloudsentry.com")
+    assert response["Location"].startswith("/signin/")
+    assert failure_reason() == "no_organization"
+    page = client.get(response["Location"]).content.decode()
+    assert "such as Cloud Sentry staff, sign in with an email link" in page
+    assert "No portal account uses" not in page

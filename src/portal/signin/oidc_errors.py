@@ -142,6 +142,14 @@ class MethodNotAllowed(FederationError):
                 + EMAIL_LINK_HINT + ".")
 
 
+class StaffUseEmailLink(FederationError):
+    """Staff belong to no customer organization, so no tenant or domain vouches for them."""
+
+    reason = "no_organization"
+    template = ("Accounts without a customer organization, such as Cloud Sentry staff, sign "
+                "in with an email link, not with {provider}.")
+
+
 class NotEligible(FederationError):
     reason = "unknown_address"
     template = ("No portal account uses {email}. Ask your organization's admin to invite you, "

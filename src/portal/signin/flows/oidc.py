@@ -58,6 +58,7 @@ from portal.signin.oidc_errors import (
     ProviderRefused,
     SignInCancelled,
     SignInTooSlow,
+    StaffUseEmailLink,
     StateMismatch,
     TenantNotRegistered,
 )
@@ -317,6 +318,8 @@ def _policy_refusal(provider: Provider, verdict: Eligibility, email: str) -> Fed
         return AccountDisabled(provider.label)
     if verdict.reason == "method_not_allowed":
         return MethodNotAllowed(provider.label)
+    if verdict.reason == "no_organization":
+        return StaffUseEmailLink(provider.label, email=email)
     return NotEligible(provider.label, email=email, reason=verdict.reason)
 
 
@@ -351,7 +354,7 @@ def _sign_in(request: HttpRequest, provider: Provider, claims: dict[str, Any], i
         raise _policy_refusal(provider, verdict, email)
     organization = verdict.organization
     if organization is None:  # eligibility allows no one without an organization here
-        raise NotEligible(provider.label, email=email, reason="no_organization")
+        raise StaffUseEmailLink(provider.label, email=email)
     if provider.name == GOOGLE:
         _check_google_domain(provider, claims, claimed, organization)
     elif tenant_org is not None and tenant_org.pk != organization.pk:
