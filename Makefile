@@ -4,8 +4,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-OIDC_SUPPORT := tests/support/oidc
-OIDC_STAMP := $(OIDC_SUPPORT)/node_modules/.installed
+# npm packages the tests run: the OpenID provider (oidc-provider) and axe-core.
+NODE_SUPPORT := tests/support/oidc tests/support/a11y
+NODE_STAMPS := $(addsuffix /node_modules/.installed,$(NODE_SUPPORT))
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
@@ -30,13 +31,13 @@ browser:
 	@test -x /usr/bin/chromium || { echo "Installing Debian's chromium (browser tests)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-$(OIDC_STAMP): $(OIDC_SUPPORT)/package.json
-	npm install --prefix $(OIDC_SUPPORT) --no-audit --no-fund --loglevel=error
-	touch $(OIDC_STAMP)
+tests/support/%/node_modules/.installed: tests/support/%/package.json
+	npm install --prefix tests/support/$* --no-audit --no-fund --loglevel=error
+	touch $@
 
 ## make test: the whole suite on SQLite (embedded default: database cache and counters),
 ## then on PostgreSQL + Redis (the production path).
-test: $(STAMP) browser $(OIDC_STAMP)
+test: $(STAMP) browser $(NODE_STAMPS)
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 
