@@ -18,6 +18,7 @@ class Tag(StrEnum):
     LINK_REVOKED_USE = "signin:link:revoked_use"
     LINK_UNKNOWN = "signin:link:unknown"
     LINK_RATE_LIMITED = "signin:link:rate_limited"
+    LINK_CODE_FAILED = "signin:link:code_failed"  # a wrong, dead or misplaced short code
     OIDC_SUCCEEDED = "signin:oidc:succeeded"
     OIDC_FAILED = "signin:oidc:failed"
     SIGNED_OUT = "signin:session:signed_out"

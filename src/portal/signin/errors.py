@@ -54,6 +54,38 @@ class AccountCannotSignIn(LinkProblem):
     status = 403
 
 
+class CodeProblem(SignInError):
+    """A short code (rule 11) that did not sign anyone in; the code stays on the same page."""
+
+    reason = "code_refused"
+
+
+class CodeMalformed(CodeProblem):
+    """Not six digits: a typing slip, so it costs no try."""
+
+    reason = "code_malformed"
+
+
+class CodeWrong(CodeProblem):
+    """Not the code; also what every request without a code gets, so codes reveal nothing.
+
+    ``attempts_left`` is None when this browser is not the one that asked: it may not
+    spend, or learn about, that request's tries.
+    """
+
+    reason = "code_wrong"
+
+    def __init__(self, attempts_left: int | None) -> None:
+        super().__init__(self.reason)
+        self.attempts_left = attempts_left
+
+
+class CodeLocked(CodeProblem):
+    """Too many wrong tries: the code is dead; the link in the email still works."""
+
+    reason = "code_locked"
+
+
 class RateLimited(SignInError):
     reason = "rate_limited"
 

@@ -1,9 +1,9 @@
 """The sign-in link email, rendered by the mail worker at send time (rules 1, 2, 3, 5).
 
 The worker, not the web request, decides whether an address gets a link: that is what
-makes the web response identical for every address. The secret is minted here, just
-before the SMTP conversation, and only its hash is stored; the rendered body lives in
-memory until it is handed to the relay.
+makes the web response identical for every address. The secret and the short code are
+minted here, just before the SMTP conversation; only the secret's hash and the code's HMAC
+are stored, and the rendered body lives in memory until it is handed to the relay.
 """
 
 from __future__ import annotations
@@ -47,13 +47,17 @@ class LinkEmail:
             refusal = self._refusal(sign_in)
             if refusal is None:
                 token = tokens.generate_token()
-                # Each attempt mints a fresh secret: if an earlier attempt's email did get
-                # through after all, its link stops working rather than two being live.
+                code = tokens.generate_code()
+                # Each attempt mints a fresh secret and code: if an earlier attempt's email
+                # did get through after all, its link and code stop working rather than two
+                # being live. The code is stored only as an HMAC (rule 3, rule 11).
                 sign_in.token_hash = tokens.hash_token(token)
-                sign_in.save(update_fields=["token_hash", "user"])
+                sign_in.code_hmac = tokens.hmac_code(sign_in.pk, code)
+                sign_in.code_attempts = 0
+                sign_in.save(update_fields=["token_hash", "code_hmac", "code_attempts", "user"])
         if refusal is not None:
             raise refusal
-        return render_link_email(sign_in, token)
+        return render_link_email(sign_in, token, code)
 
     @staticmethod
     def _refusal(sign_in: SignInRequest) -> Cancel | None:
@@ -100,12 +104,14 @@ class LinkEmail:
                          error=error[:500])
 
 
-def render_link_email(sign_in: SignInRequest, token: str) -> Rendered:
+def render_link_email(sign_in: SignInRequest, token: str, code: str) -> Rendered:
     brand = settings.PORTAL_BRAND
     link = settings.PORTAL_BASE_URL + reverse("signin:link", args=[token])
     context = {
         "brand": brand,
         "link": link,
+        # Grouped in threes ("123 456"): easier to read and to type; the form accepts both.
+        "code": f"{code[:3]} {code[3:]}",
         "email": sign_in.email,
         "expires_at": sign_in.expires_at,
         "minutes": round((sign_in.expires_at - sign_in.created_at) / timedelta(minutes=1)),

@@ -29,6 +29,11 @@ class SignInRequest(models.Model):
     decline_reason = models.CharField(max_length=40, blank=True)
     # SHA-256 hex of the link secret; empty until the worker mints it.
     token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+    # HMAC-SHA256 hex of the short code (rule 11; see tokens.hmac_code), never its plain hash:
+    # a six-digit code's SHA-256 is reversed offline in a second. Empty until minted.
+    code_hmac = models.CharField(max_length=64, blank=True)
+    # Tries of the code so far, counted by one conditional UPDATE (see redeem_code).
+    code_attempts = models.PositiveSmallIntegerField(default=0)
     # SHA-256 hex of the browser-binding cookie of the browser that asked (rule 6).
     binding_hash = models.CharField(max_length=64)
     next_url = models.CharField(max_length=2000, default="/")

@@ -7,6 +7,7 @@ app_name = "signin"
 urlpatterns = [
     path("", magic_link.start, name="start"),
     path("check-inbox/", magic_link.check_inbox, name="check_inbox"),
+    path("code/", magic_link.enter_code, name="code"),
     path("link/<str:token>/", magic_link.open_link, name="link"),
     path("confirm/", magic_link.confirm, name="confirm"),
     path("link-problem/", magic_link.link_problem, name="link_problem"),

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 
 from portal.accounts.models import User
 from portal.accounts.services import clean_email, eligibility, join_on_sign_in
@@ -25,6 +26,9 @@ from portal.mail.outbox import enqueue
 from portal.signin import tokens
 from portal.signin.errors import (
     AccountCannotSignIn,
+    CodeLocked,
+    CodeMalformed,
+    CodeWrong,
     LinkAlreadyUsed,
     LinkExpired,
     LinkProblem,
@@ -38,6 +42,11 @@ from portal.signin.models import SignInRequest
 RENDERER = "signin.link"
 # A link with less life left than this is not sent at all: it would arrive dead (rule 5).
 MIN_LIFE_ON_SEND = timedelta(seconds=60)
+# Tries of one short code (rule 11): five guesses at one in a million each.
+MAX_CODE_ATTEMPTS = 5
+# Code tries per IP address, across every session: the per-request limit above cannot stop
+# one client from trying a few codes in each of many sessions of its own.
+CODE_IP_RATE = "20/15m"
 
 
 def hash_binding(binding: str) -> str:
@@ -48,6 +57,8 @@ def hash_binding(binding: str) -> str:
 class Requested:
     email: str
     expires_at_ts: float
+    # Kept in the asking browser's server-side session, for the short code (rule 11).
+    sign_in_id: int
 
 
 def request_link(*, email: str, next_url: str, binding: str, ip: str,
@@ -89,7 +100,7 @@ def request_link(*, email: str, next_url: str, binding: str, ip: str,
         sign_in.save(update_fields=["message"])
         record_event(Tag.LINK_REQUESTED, email=address, ip=ip, agent=agent,
                      sign_in_request=sign_in.pk)
-    return Requested(address, expires_at.timestamp())
+    return Requested(address, expires_at.timestamp(), sign_in.pk)
 
 
 def _problem_for(sign_in: SignInRequest) -> LinkProblem | None:
@@ -173,7 +184,61 @@ def redeem_link(token: str, *, ip: str, agent: str, confirmed: bool) -> Redeemed
                   confirmed=confirmed)
 
 
-def redeem(sign_in: SignInRequest, *, ip: str, agent: str, confirmed: bool) -> Redeemed:
+def redeem_code(*, sign_in_id: int | None, code: str, binding: str, ip: str,
+                agent: str) -> Redeemed:
+    """Sign in the browser that asked, with the short code from its email (rule 11).
+
+    Only the asking browser can use a code: ``sign_in_id`` comes from its session and
+    ``binding`` must be its binding cookie. A request without a code (the address may not
+    sign in, or the email has not left yet) answers exactly as a wrong code does, try
+    counting included, so a code reveals nothing about who has an account. The code then
+    consumes the request through ``redeem``: single use, expiry, superseded and revoked
+    apply to link and code alike, since they are one sign-in.
+    Raises ``CodeMalformed``, ``CodeWrong``, ``CodeLocked``, ``RateLimited`` or a
+    ``LinkProblem``.
+    """
+    decision = ratelimit.hit("signin-code-ip", ip or "unknown", CODE_IP_RATE)
+    if not decision.allowed:
+        record_event(Tag.LINK_RATE_LIMITED, ip=ip, agent=agent, reason="code_rate_limited",
+                     retry_after=decision.retry_after)
+        raise RateLimited(decision.retry_after)
+    digits = tokens.clean_code(code)
+    if digits is None:
+        raise CodeMalformed()
+    sign_in = (SignInRequest.objects.select_related("user").filter(pk=sign_in_id).first()
+               if sign_in_id else None)
+    if sign_in is None or not is_requesting_browser(sign_in, binding):
+        # Another browser must not spend the asker's tries: nothing is counted on the row.
+        record_event(Tag.LINK_CODE_FAILED, email=sign_in.email if sign_in else "", ip=ip,
+                     agent=agent, reason="not_requesting_browser",
+                     sign_in_request=sign_in.pk if sign_in else None)
+        raise CodeWrong(None)
+    # One conditional UPDATE counts the try: two concurrent guesses cannot both read
+    # "4 so far" and get a sixth try between them.
+    counted = SignInRequest.objects.filter(
+        pk=sign_in.pk, code_attempts__lt=MAX_CODE_ATTEMPTS,
+    ).update(code_attempts=F("code_attempts") + 1)
+    if counted != 1:
+        record_event(Tag.LINK_CODE_FAILED, email=sign_in.email, user=sign_in.user, ip=ip,
+                     agent=agent, reason="too_many_attempts", sign_in_request=sign_in.pk)
+        raise CodeLocked()
+    sign_in.refresh_from_db(fields=["code_attempts", "code_hmac", "token_hash"])
+    if not tokens.same_code(sign_in.pk, digits, sign_in.code_hmac):
+        left = MAX_CODE_ATTEMPTS - sign_in.code_attempts
+        record_event(Tag.LINK_CODE_FAILED, email=sign_in.email, user=sign_in.user, ip=ip,
+                     agent=agent, reason="wrong_code", attempts_left=left,
+                     sign_in_request=sign_in.pk)
+        if left <= 0:
+            raise CodeLocked()
+        raise CodeWrong(left)
+    problem = _problem_for(sign_in)
+    if problem is not None:
+        raise _refuse(sign_in, problem, ip, agent)
+    return redeem(sign_in, ip=ip, agent=agent, confirmed=False, method="email_code")
+
+
+def redeem(sign_in: SignInRequest, *, ip: str, agent: str, confirmed: bool,
+           method: str = "email") -> Redeemed:
     """Consume ``sign_in`` and return who it signs in (rule 4); the caller starts the session.
 
     Consumption is one conditional UPDATE: of two simultaneous clicks, on any number of
@@ -209,7 +274,7 @@ def redeem(sign_in: SignInRequest, *, ip: str, agent: str, confirmed: bool) -> R
                 record_event(Tag.LINK_CONFIRMED, email=sign_in.email, user=user, ip=ip,
                              agent=agent, sign_in_request=sign_in.pk)
             record_event(Tag.LINK_REDEEMED, email=sign_in.email, user=user, ip=ip, agent=agent,
-                         sign_in_request=sign_in.pk, method="email", same_browser=not confirmed)
+                         sign_in_request=sign_in.pk, method=method, same_browser=not confirmed)
     if refusal is not None:
         raise refusal  # raised outside the block, so the audit row of the refusal is kept
     assert user is not None

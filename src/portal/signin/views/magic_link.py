@@ -10,13 +10,20 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.core.clock import now
 from portal.core.http import client_ip, describe_agent, safe_next, user_agent
 from portal.core.ratelimit import RateLimitUnavailable
 from portal.signin import providers
-from portal.signin.errors import LinkProblem, RateLimited
+from portal.signin.errors import (
+    CodeLocked,
+    CodeMalformed,
+    CodeProblem,
+    CodeWrong,
+    LinkProblem,
+    RateLimited,
+)
 from portal.signin.flows import magic_link as flow
 from portal.signin.forms import LinkRequestForm
 from portal.signin.sessions import start_session
@@ -78,19 +85,14 @@ def start(request: HttpRequest) -> HttpResponse:
         requested = flow.request_link(email=email, next_url=next_url, binding=binding,
                                       ip=client_ip(request), agent=user_agent(request))
     except RateLimitUnavailable:
-        # Fail closed, calmly: without working counters the door would be unguarded.
-        return render(request, "core/error.html", {
-            "title": "Email sign-in is having trouble",
-            "message": "We could not send a link just now. Please try again in a few "
-                       "minutes, or sign in with Google or Microsoft if your company uses "
-                       "them."}, status=503)
+        return _limiter_down(request)
     except RateLimited as limited:
         response = render(request, "signin/rate_limited.html", _page_context(
             request, email=email, retry_minutes=max(1, (limited.retry_after + 59) // 60)),
             status=429)
         response["Retry-After"] = str(limited.retry_after)
         return response
-    request.session[PENDING_KEY] = {"email": requested.email,
+    request.session[PENDING_KEY] = {"email": requested.email, "id": requested.sign_in_id,
                                     "requested_at": now().timestamp(),
                                     "expires_at": requested.expires_at_ts}
     response = redirect("signin:check_inbox")
@@ -98,16 +100,73 @@ def start(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _limiter_down(request: HttpRequest, what: str = "send a link") -> HttpResponse:
+    # Fail closed, calmly: without working counters the door would be unguarded.
+    return render(request, "core/error.html", {
+        "title": "Email sign-in is having trouble",
+        "message": f"We could not {what} just now. Please try again in a few "
+                   "minutes, or sign in with Google or Microsoft if your company uses "
+                   "them."}, status=503)
+
+
+def _check_inbox_page(request: HttpRequest, pending: dict[str, Any], *, status: int = 200,
+                      code_error: str = "") -> HttpResponse:
+    return render(request, "signin/check_inbox.html", _page_context(
+        request, email=pending["email"],
+        expires_at=datetime.fromtimestamp(pending["expires_at"], tz=UTC),
+        minutes=settings.MAGIC_LINK_TTL_SECONDS // 60,
+        cooldown=_cooldown_left(request), code_error=code_error), status=status)
+
+
 @never_cache
 def check_inbox(request: HttpRequest) -> HttpResponse:
     pending = request.session.get(PENDING_KEY)
     if not pending:
         return redirect("signin:start")
-    return render(request, "signin/check_inbox.html", _page_context(
-        request, email=pending["email"],
-        expires_at=datetime.fromtimestamp(pending["expires_at"], tz=UTC),
-        minutes=settings.MAGIC_LINK_TTL_SECONDS // 60,
-        cooldown=_cooldown_left(request)))
+    return _check_inbox_page(request, pending)
+
+
+WRONG_CODE = "That code is not right. Check the code in the newest email and try again."
+CODE_LOCKED = "Too many wrong codes. Use the link in the email, or ask for a new one."
+
+
+def _code_message(problem: CodeProblem) -> str:
+    if isinstance(problem, CodeMalformed):
+        return "Enter the 6 digits from the email, for example 123 456."
+    if isinstance(problem, CodeLocked):
+        return CODE_LOCKED
+    if isinstance(problem, CodeWrong) and problem.attempts_left is not None:
+        tries = "1 try" if problem.attempts_left == 1 else f"{problem.attempts_left} tries"
+        return f"{WRONG_CODE} You have {tries} left."
+    return WRONG_CODE
+
+
+@never_cache
+@require_POST
+def enter_code(request: HttpRequest) -> HttpResponse:
+    """The short code from the email, typed into the tab that asked (rule 11)."""
+    pending = request.session.get(PENDING_KEY)
+    if not pending:
+        return redirect("signin:start")
+    binding = _binding(request)
+    try:
+        redeemed = flow.redeem_code(
+            sign_in_id=pending.get("id"), code=request.POST.get("code", "")[:100],
+            binding=binding, ip=client_ip(request), agent=user_agent(request))
+    except RateLimitUnavailable:
+        return _limiter_down(request, "check the code")
+    except RateLimited as limited:
+        minutes = max(1, (limited.retry_after + 59) // 60)
+        response = _check_inbox_page(request, pending, status=429, code_error=(
+            f"Too many codes were tried from your network. Try again in {minutes} "
+            f"minute{'s' if minutes != 1 else ''}, or use the link in the email."))
+        response["Retry-After"] = str(limited.retry_after)
+        return response
+    except CodeProblem as problem:
+        return _check_inbox_page(request, pending, status=400, code_error=_code_message(problem))
+    except LinkProblem as problem:
+        return _show_problem(request, problem, binding)
+    return _signed_in(request, redeemed)
 
 
 def _no_referrer(response: HttpResponse) -> HttpResponse:
