@@ -7,7 +7,6 @@ from django.db import models
 from django.utils import timezone
 
 
-
 class AuthEvent(models.Model):
     """One thing that happened on the way in or out. Never holds a secret."""
 
