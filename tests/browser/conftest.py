@@ -126,6 +126,7 @@ def new_context(browser: Any) -> Iterator[NewContext]:
         # bypass_csp: the injected axe script must run even if the portal adds a CSP later.
         context = browser.new_context(viewport={"width": 1000, "height": 760},
                                       bypass_csp=True, **options)
+        context.set_default_timeout(10_000)  # a page that never comes fails in seconds
         opened.append(context)
         if options.get("java_script_enabled", True):
             context.add_init_script(CONTRAST_JS)

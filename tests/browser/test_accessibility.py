@@ -11,6 +11,7 @@ page land in test-results/<test>/.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -30,7 +31,7 @@ from portal.servicedesk.models import ServiceRequest
 from portal.signin.models import SignInRequest
 from tests.browser.conftest import Auditor, NewContext
 from tests.factories import make_org, make_user
-from tests.signin.magic import ask, deliver_and_read, html_of
+from tests.signin.magic import ask, deliver_and_read, html_of, text_of
 from tests.support.smtp import SMTPServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -91,6 +92,14 @@ def test_sign_in_and_link_pages_have_no_accessibility_violations(
     label_contrast = resend.evaluate("b => window.__contrast(getComputedStyle(b).color, b)")
     assert label_contrast >= 4.5, f"'Send another link' while waiting: {label_contrast:.2f}:1"
     (link,) = deliver_and_read(smtp)
+    # A wrong code (each digit of the real one plus one): the form's error state.
+    found = re.search(r"code\b[^\n]*:\s*(\d[\d ]*\d)", text_of(link.email))
+    real = found.group(1).replace(" ", "") if found else "999999"
+    wrong = "".join(str((int(digit) + 1) % 10) for digit in real)
+    page.get_by_label("Enter the 6-digit code from the email").fill(wrong)
+    page.get_by_role("button", name="Sign in with the code").click()
+    page.locator("#code-error").wait_for()
+    auditor.check(page, "check-inbox-code-error")
     # The email itself, as a mail client that renders HTML shows it.
     email_page = new_context().new_page()
     email_page.set_content(html_of(link.email))
