@@ -12,7 +12,11 @@
     if (left <= 0) {
       clearInterval(timer);
       button.disabled = false;
+      button.removeAttribute("aria-describedby");
       note.textContent = "Sending another link makes the earlier one stop working.";
+      // Announced once, when it matters; the per-second count is not a live region.
+      var done = document.getElementById("cooldown-done");
+      if (done) done.textContent = "You can send another link now.";
       return;
     }
     var span = note.querySelector(".cooldown-seconds");
