@@ -27,3 +27,7 @@ LOGGING = {"version": 1, "disable_existing_loggers": False,
            "root": {"handlers": [], "level": "WARNING"}}
 # No collectstatic in tests: WhiteNoise serves from the finders (WHITENOISE_USE_FINDERS).
 STATIC_ROOT = None  # type: ignore[assignment]
+# Live-server request threads are daemons that can outlive a test on a kept-alive browser
+# socket; with persistent connections they would hold PostgreSQL connections open and stop
+# the test database from being dropped. Closing at the end of each request avoids that.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
