@@ -46,7 +46,13 @@ def redis_store(settings: Any, redis_url: str, scope: str) -> Iterator[redis.Red
 
 
 @pytest.fixture(params=["database", "redis"])
-def store(request: pytest.FixtureRequest) -> str:
-    """Run a test once per counter store."""
+def store(request: pytest.FixtureRequest, db: None) -> str:
+    """Run a test once per counter store.
+
+    ``db`` is asked for here, not only inside ``database_store``: pytest-django orders
+    tests by the fixtures it can see, and a test that reaches the database only through
+    ``getfixturevalue`` would run among the database-free tests at the end, after the
+    browser tests, and leave a connection that stops the test database from being dropped.
+    """
     request.getfixturevalue(f"{request.param}_store")
     return str(request.param)
