@@ -8,6 +8,7 @@ The rule numbers refer to docs in ../shared/DESIGN.md ("Magic-link rules").
 from __future__ import annotations
 
 import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -134,6 +135,11 @@ def find_link(token: str, *, ip: str = "", agent: str = "") -> SignInRequest:
     if tokens.looks_like_token(token):
         sign_in = SignInRequest.objects.select_related("user").filter(
             token_hash=tokens.hash_token(token)).first()
+    return _usable(sign_in, ip, agent)
+
+
+def _usable(sign_in: SignInRequest | None, ip: str, agent: str) -> SignInRequest:
+    """Return ``sign_in`` if it can still sign someone in, else raise (and audit) why not."""
     if sign_in is None:
         record_event(Tag.LINK_UNKNOWN, ip=ip, agent=agent, reason="unknown")
         raise LinkUnknown()
@@ -145,9 +151,11 @@ def find_link(token: str, *, ip: str = "", agent: str = "") -> SignInRequest:
 
 def is_requesting_browser(sign_in: SignInRequest, binding: str) -> bool:
     """True when this browser holds the binding cookie set when it asked for the link."""
-    import hmac
+    return holds_binding(binding, sign_in.binding_hash)
 
-    return bool(binding) and hmac.compare_digest(hash_binding(binding), sign_in.binding_hash)
+
+def holds_binding(binding: str, binding_hash: str) -> bool:
+    return bool(binding) and hmac.compare_digest(hash_binding(binding), binding_hash)
 
 
 def note_opened(sign_in: SignInRequest, *, ip: str, agent: str) -> None:
@@ -168,14 +176,8 @@ def find_opened(pk: int, token_hash: str, *, ip: str = "", agent: str = "") -> S
     """Return the open request a browser proved it held the link of (see ``open_link``)."""
     sign_in = SignInRequest.objects.select_related("user").filter(
         pk=pk, token_hash=token_hash).exclude(token_hash="").first()
-    if sign_in is None:
-        # Re-sent since it was opened: the secret behind that link no longer exists.
-        record_event(Tag.LINK_UNKNOWN, ip=ip, agent=agent, reason="unknown")
-        raise LinkUnknown()
-    problem = _problem_for(sign_in)
-    if problem is not None:
-        raise _refuse(sign_in, problem, ip, agent)
-    return sign_in
+    # None when the email was re-sent since: the secret behind that link no longer exists.
+    return _usable(sign_in, ip, agent)
 
 
 def redeem_link(token: str, *, ip: str, agent: str, confirmed: bool) -> Redeemed:

@@ -203,7 +203,7 @@ def open_link(request: HttpRequest, token: str) -> HttpResponse:
 
 
 def _show_problem(request: HttpRequest, problem: LinkProblem, binding: str) -> HttpResponse:
-    prefill = bool(binding) and flow.hash_binding(binding) == problem.binding_hash
+    prefill = flow.holds_binding(binding, problem.binding_hash)
     request.session[PROBLEM_KEY] = {"kind": problem.kind, "status": problem.status,
                                     "email": problem.email if prefill else ""}
     return redirect("signin:link_problem")
