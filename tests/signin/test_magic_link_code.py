@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.utils import timezone
@@ -330,7 +331,7 @@ def test_code_tries_are_rate_limited_per_ip_across_sessions(alice, smtp) -> None
     browsers = [Client() for _ in range(5)]
     for browser in browsers:
         ask(browser, f"guess{browsers.index(browser)}@northwind.example")
-    limit = int(flow.CODE_IP_RATE.split("/")[0])
+    limit = int(settings.SIGNIN_RATE_LIMITS["code_ip"].split("/")[0])
     statuses = [enter(browsers[n % 5], "123456").status_code for n in range(limit)]
     assert 429 not in statuses
     limited = enter(browsers[0], "123456")

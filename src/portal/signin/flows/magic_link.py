@@ -45,9 +45,6 @@ RENDERER = "signin.link"
 MIN_LIFE_ON_SEND = timedelta(seconds=60)
 # Tries of one short code (rule 11): five guesses at one in a million each.
 MAX_CODE_ATTEMPTS = 5
-# Code tries per IP address, across every session: the per-request limit above cannot stop
-# one client from trying a few codes in each of many sessions of its own.
-CODE_IP_RATE = "20/15m"
 
 
 def hash_binding(binding: str) -> str:
@@ -199,7 +196,10 @@ def redeem_code(*, sign_in_id: int | None, code: str, binding: str, ip: str,
     Raises ``CodeMalformed``, ``CodeWrong``, ``CodeLocked``, ``RateLimited`` or a
     ``LinkProblem``.
     """
-    decision = ratelimit.hit("signin-code-ip", ip or "unknown", CODE_IP_RATE)
+    # Per IP, across every session: the per-request limit cannot stop one client from
+    # trying a few codes in each of many sessions of its own.
+    decision = ratelimit.hit("signin-code-ip", ip or "unknown",
+                             settings.SIGNIN_RATE_LIMITS["code_ip"])
     if not decision.allowed:
         record_event(Tag.LINK_RATE_LIMITED, ip=ip, agent=agent, reason="code_rate_limited",
                      retry_after=decision.retry_after)
