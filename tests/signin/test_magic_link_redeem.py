@@ -163,7 +163,7 @@ def test_link_used_twice_is_refused(alice, smtp) -> None:  # type: ignore[no-unt
     assert b"This link has already been used" in again.content
     assert b"Email me a fresh link" in again.content
     with pytest.raises(LinkAlreadyUsed):
-        flow.redeem_link(link.token, ip="127.0.0.1", agent="", confirmed=True)
+        flow.redeem(flow.find_link(link.token), ip="127.0.0.1", agent="", confirmed=True)
 
 
 def test_expiry_boundary(alice, smtp, settings) -> None:  # type: ignore[no-untyped-def]
@@ -301,7 +301,8 @@ def test_two_simultaneous_clicks_exactly_one_wins(on_postgres, alice, smtp) -> N
     def click() -> None:
         barrier.wait(timeout=10)
         try:
-            flow.redeem_link(link.token, ip="127.0.0.1", agent="race", confirmed=True)
+            flow.redeem(flow.find_link(link.token), ip="127.0.0.1", agent="race",
+                        confirmed=True)
             outcomes.append("won")
         except LinkAlreadyUsed:
             outcomes.append("used")

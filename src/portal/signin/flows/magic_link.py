@@ -177,12 +177,6 @@ def find_opened(pk: int, token_hash: str, *, ip: str = "", agent: str = "") -> S
     return _usable(sign_in, ip, agent)
 
 
-def redeem_link(token: str, *, ip: str, agent: str, confirmed: bool) -> Redeemed:
-    """Consume the link ``token`` and return who it signs in."""
-    return redeem(find_link(token, ip=ip, agent=agent), ip=ip, agent=agent,
-                  confirmed=confirmed)
-
-
 def redeem_code(*, sign_in_id: int | None, code: str, binding: str, ip: str,
                 agent: str) -> Redeemed:
     """Sign in the browser that asked, with the short code from its email (rule 11).
