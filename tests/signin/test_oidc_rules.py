@@ -18,8 +18,8 @@ from joserfc.jwk import KeySet, RSAKey
 from portal.accounts.models import GoogleWorkspaceDomain, MicrosoftTenant
 from portal.audit.models import AuthEvent
 from portal.audit.tags import Tag
-from portal.signin import oidc_client
 from portal.signin.models import ExternalIdentity
+from portal.signin.oidc import client as oidc_client
 from tests.factories import make_org, make_user
 
 KEY = RSAKey.generate_key(2048, parameters={"kid": "k1", "alg": "RS256", "use": "sig"})

@@ -9,7 +9,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OctKey, RSAKey
 
-from portal.signin.oidc_tokens import Expected, TokenCheckFailed, validate_id_token
+from portal.signin.oidc.id_token import Expected, TokenCheckFailed, validate_id_token
 
 ISSUER = "https://accounts.example"
 TEMPLATE = "https://login.example/{tenantid}/v2.0"

@@ -19,8 +19,8 @@ from portal.accounts.models import GoogleWorkspaceDomain
 from portal.audit.models import AuthEvent
 from portal.audit.tags import Tag
 from portal.core.clock import now
-from portal.signin import oidc_client
-from portal.signin.providers import configured_providers, get_provider
+from portal.signin.oidc import client as oidc_client
+from portal.signin.oidc.providers import configured_providers, get_provider
 from tests.factories import make_org, make_user
 from tests.signin.conftest import Providers
 from tests.support.oidc.harness import follow_to_callback, free_port, path_of

@@ -19,8 +19,9 @@ from django.test import Client, RequestFactory
 from portal.accounts.models import User
 from portal.audit.models import AuthEvent
 from portal.audit.tags import Tag
+from portal.signin.flows.finish import finish_sign_in
 from portal.signin.models import UserSession
-from portal.signin.sessions import active_sessions, start_session
+from portal.signin.sessions import active_sessions
 from tests.factories import make_org, make_user
 
 pytestmark = pytest.mark.django_db
@@ -37,14 +38,14 @@ SESSIONS = "/signin/sessions/"
 
 def sign_in(client: Client, user: User, *, method: str = "email", agent: str = FIREFOX_WINDOWS,
             ip: str = "203.0.113.5") -> UserSession:
-    """Sign ``client`` in through the real ``start_session``, as a sign-in view would."""
+    """Sign ``client`` in through the real ``finish_sign_in``, as a sign-in view would."""
     request = RequestFactory().get("/signin/", HTTP_USER_AGENT=agent, REMOTE_ADDR=ip)
     cookie = client.cookies.get(settings.SESSION_COOKIE_NAME)
     if cookie is not None:
         request.COOKIES[settings.SESSION_COOKIE_NAME] = cookie.value
     SessionMiddleware(lambda r: HttpResponse()).process_request(request)
     request.user = AnonymousUser()
-    row = start_session(request, user, method)
+    row = finish_sign_in(request, user, method, event=Tag.LINK_REDEEMED)
     client.cookies[settings.SESSION_COOKIE_NAME] = request.session.session_key or ""
     client.defaults["HTTP_USER_AGENT"] = agent
     return row
@@ -368,7 +369,7 @@ def test_absolute_timeout_ends_even_an_active_session(
                                     reason="absolute_limit").count() == 1
 
 
-def test_session_begun_without_start_session_still_gets_an_absolute_limit(
+def test_session_begun_without_finish_sign_in_still_gets_an_absolute_limit(
         alice: User, settings: Any, clock: time_machine.Coordinates) -> None:
     settings.SESSION_IDLE_SECONDS = 30 * 60
     settings.SESSION_COOKIE_AGE = 3600

@@ -7,7 +7,7 @@ class SigninConfig(AppConfig):
 
     def ready(self) -> None:
         from portal.mail import renderers
+        from portal.signin.flows.link_email import LinkEmail
         from portal.signin.flows.magic_link import RENDERER
-        from portal.signin.link_email import LinkEmail
 
         renderers.register(RENDERER, LinkEmail())

@@ -36,7 +36,7 @@ class SessionTimeoutMiddleware:
             current = now().timestamp()
             started = request.session.get(SESSION_STARTED_KEY)
             if started is None:
-                # A session begun outside start_session (the admin, a test helper): its
+                # A session begun outside finish_sign_in (the admin, a test helper): its
                 # clock starts now rather than never.
                 started = request.session[SESSION_STARTED_KEY] = current
             last_seen = request.session.get(LAST_SEEN_KEY, started)

@@ -2,9 +2,44 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from portal.core.clock import now
+
+
+class SignInRequestQuerySet(models.QuerySet["SignInRequest"]):
+    """The rules about which links still work, each written once."""
+
+    def for_address(self, email: str) -> SignInRequestQuerySet:
+        return self.filter(email=email)
+
+    def open(self, moment: datetime | None = None) -> SignInRequestQuerySet:
+        """Requests whose link could still sign someone in: not used, replaced, revoked or
+        expired (rule 4). ``moment`` defaults to now."""
+        return self.filter(consumed_at__isnull=True, superseded_at__isnull=True,
+                           revoked_at__isnull=True, expires_at__gt=moment or now())
+
+    def unsettled(self) -> SignInRequestQuerySet:
+        """Requests not yet used, replaced or revoked, expired or not.
+
+        Superseding and revoking also mark expired rows, so an old link's page says
+        "a newer link was sent" rather than only "expired" (rule 8).
+        """
+        return self.filter(consumed_at__isnull=True, superseded_at__isnull=True,
+                           revoked_at__isnull=True)
+
+    def supersede_open(self, email: str, moment: datetime) -> int:
+        """Mark every unsettled request of ``email`` replaced by a newer one (rule 4)."""
+        return self.for_address(email).unsettled().update(superseded_at=moment)
+
+    def revoke_open(self, email: str, moment: datetime | None = None) -> int:
+        """Switch off every unsettled link of ``email``: someone just signed in (rule 4)."""
+        return self.for_address(email).unsettled().update(revoked_at=moment or now())
+
 
 
 class SignInRequest(models.Model):
@@ -50,6 +85,8 @@ class SignInRequest(models.Model):
                              on_delete=models.SET_NULL, related_name="sign_in_requests")
     message = models.OneToOneField("mail.OutboundMessage", null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="sign_in_request")
+
+    objects = SignInRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -1,4 +1,4 @@
-"""Start, track and end signed-in sessions; shared by every sign-in method."""
+"""Track and end signed-in sessions; ``flows/finish.py`` starts them, for every method."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ from portal.accounts.models import User
 from portal.audit.services import record_event
 from portal.audit.tags import Tag
 from portal.core.clock import now
-from portal.core.http import client_ip, user_agent
-from portal.signin.flows.magic_link import revoke_outstanding_links
 from portal.signin.models import UserSession
 
 BACKEND = "portal.accounts.backends.PasswordlessBackend"
@@ -22,35 +20,6 @@ SESSION_STARTED_KEY = "portal_started_at"
 SESSION_METHOD_KEY = "portal_method"
 # Ids come from the URL; one past a bigint would make the database raise instead of miss.
 MAX_ID = 2**63 - 1
-
-
-def start_session(request: HttpRequest, user: User, method: str) -> UserSession:
-    """Sign ``user`` in on this browser.
-
-    ``auth.login`` rotates the session key (a fixated key from before sign-in dies), then
-    the method, IP and user agent are written beside it for the "Your sessions" page.
-    """
-    started = now()
-    previous_key = request.session.session_key
-    auth.login(request, user, backend=BACKEND)
-    if request.session.session_key == previous_key:
-        # Django keeps the key when the same person signs in again on this browser; a new
-        # sign-in is a new session all the same (and its own row on "Your sessions").
-        request.session.cycle_key()
-    if previous_key and previous_key != request.session.session_key:
-        # The old key's row is gone from the session table; its listing ends with it.
-        UserSession.objects.filter(session_key=previous_key).update(ended_at=started)
-    request.session[SESSION_STARTED_KEY] = started.timestamp()
-    request.session[SESSION_METHOD_KEY] = method
-    request.session.save()
-    user.last_sign_in_method = method
-    user.save(update_fields=["last_sign_in_method", "last_login"])
-    # Rule 4: once someone is in, by any method, every email link still in flight is dead.
-    revoke_outstanding_links(user.email)
-    return UserSession.objects.create(
-        user=user, session_key=request.session.session_key or "", method=method,
-        ip=client_ip(request) or None, user_agent=user_agent(request),
-        created_at=started, last_seen_at=started)
 
 
 def end_session(request: HttpRequest) -> None:

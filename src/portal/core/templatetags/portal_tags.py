@@ -12,7 +12,8 @@ from portal.core.http import describe_agent
 
 register = template.Library()
 
-SIGN_IN_METHODS = {"email": "Email link", "google": "Google", "microsoft": "Microsoft"}
+SIGN_IN_METHODS = {"email": "Email link", "email_code": "Code from the email",
+                   "google": "Google", "microsoft": "Microsoft"}
 
 
 @register.filter(name="describe_agent")

@@ -167,6 +167,8 @@ class Redeemed:
     user: User
     next_url: str
     sign_in: SignInRequest
+    method: str = "email"
+    confirmed: bool = False
 
 
 def find_opened(pk: int, token_hash: str, *, ip: str = "", agent: str = "") -> SignInRequest:
@@ -269,20 +271,7 @@ def redeem(sign_in: SignInRequest, *, ip: str, agent: str, confirmed: bool,
             if confirmed:
                 record_event(Tag.LINK_CONFIRMED, email=sign_in.email, user=user, ip=ip,
                              agent=agent, sign_in_request=sign_in.pk)
-            record_event(Tag.LINK_REDEEMED, email=sign_in.email, user=user, ip=ip, agent=agent,
-                         sign_in_request=sign_in.pk, method=method, same_browser=not confirmed)
     if refusal is not None:
         raise refusal  # raised outside the block, so the audit row of the refusal is kept
     assert user is not None
-    return Redeemed(user, safe_next(sign_in.next_url), sign_in)
-
-
-def revoke_outstanding_links(email: str) -> int:
-    """Revoke every open link of ``email``; ``start_session`` calls it at every sign-in.
-
-    After a sign-in, by any method, older emails are dead (rule 4). The link just used is
-    already consumed, so it is not touched.
-    """
-    return SignInRequest.objects.filter(
-        email=email, consumed_at__isnull=True, revoked_at__isnull=True,
-        superseded_at__isnull=True).update(revoked_at=now())
+    return Redeemed(user, safe_next(sign_in.next_url), sign_in, method, confirmed)

@@ -41,9 +41,10 @@ from portal.audit.services import record_event
 from portal.audit.tags import Tag
 from portal.core.clock import now
 from portal.core.http import safe_next
-from portal.signin import oidc_client
+from portal.signin.flows.finish import finish_sign_in
 from portal.signin.models import ExternalIdentity
-from portal.signin.oidc_errors import (
+from portal.signin.oidc import client as oidc_client
+from portal.signin.oidc.errors import (
     AccountDisabled,
     ConsentBlocked,
     DomainNotRegistered,
@@ -62,9 +63,13 @@ from portal.signin.oidc_errors import (
     StateMismatch,
     TenantNotRegistered,
 )
-from portal.signin.oidc_tokens import Expected, TokenCheckFailed, resolve_issuer, validate_id_token
-from portal.signin.providers import GOOGLE, LABELS, MICROSOFT, Provider, get_provider
-from portal.signin.sessions import start_session
+from portal.signin.oidc.id_token import (
+    Expected,
+    TokenCheckFailed,
+    resolve_issuer,
+    validate_id_token,
+)
+from portal.signin.oidc.providers import GOOGLE, LABELS, MICROSOFT, Provider, get_provider
 
 PENDING_KEY = "signin_oidc_pending"
 # A sign-in left at the provider's page longer than this must start again.
@@ -370,12 +375,8 @@ def _sign_in(request: HttpRequest, provider: Provider, claims: dict[str, Any], i
             raise OrganizationMismatch(provider.label, reason="identity_conflict")
         identity.last_used_at = now()
         identity.save(update_fields=["last_used_at"])
-        record_event(Tag.OIDC_SUCCEEDED, request=request, user=user, organization=organization,
-                     provider=provider.name, first_link=linked, joined=verdict.joins)
-        if request.user.is_authenticated:
-            # Signing in again on a signed-in browser: auth.login keeps the key when the
-            # user is the same, and a fresh sign-in must never reuse a session key.
-            request.session.cycle_key()
-        start_session(request, user, method=provider.name)
+        finish_sign_in(request, user, provider.name, event=Tag.OIDC_SUCCEEDED,
+                       organization=organization, provider=provider.name, first_link=linked,
+                       joined=verdict.joins)
     return Completed(user=user, next_url=next_url, provider=provider.name, linked=linked,
                      joined=verdict.joins)

@@ -12,10 +12,10 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from portal.audit.tags import Tag
 from portal.core.clock import now
 from portal.core.http import client_ip, describe_agent, safe_next, user_agent
 from portal.core.ratelimit import RateLimitUnavailable
-from portal.signin import providers
 from portal.signin.errors import (
     CodeLocked,
     CodeMalformed,
@@ -25,8 +25,9 @@ from portal.signin.errors import (
     RateLimited,
 )
 from portal.signin.flows import magic_link as flow
+from portal.signin.flows.finish import finish_sign_in
 from portal.signin.forms import LinkRequestForm
-from portal.signin.sessions import start_session
+from portal.signin.oidc import providers
 
 PENDING_KEY = "signin_pending"
 CONFIRM_KEY = "signin_confirm"
@@ -210,7 +211,9 @@ def _show_problem(request: HttpRequest, problem: LinkProblem, binding: str) -> H
 
 
 def _signed_in(request: HttpRequest, redeemed: flow.Redeemed) -> HttpResponse:
-    start_session(request, redeemed.user, method="email")
+    finish_sign_in(request, redeemed.user, redeemed.method, event=Tag.LINK_REDEEMED,
+                   email=redeemed.sign_in.email, sign_in_request=redeemed.sign_in.pk,
+                   same_browser=not redeemed.confirmed)
     for key in (PENDING_KEY, CONFIRM_KEY, PROBLEM_KEY):
         request.session.pop(key, None)
     return redirect(redeemed.next_url)

@@ -13,8 +13,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from portal.signin.flows import oidc as flow
-from portal.signin.oidc_errors import FederationError
-from portal.signin.providers import get_provider
+from portal.signin.oidc.errors import FederationError
+from portal.signin.oidc.providers import get_provider
 
 
 def _refuse(request: HttpRequest, error: FederationError) -> HttpResponse:

@@ -18,8 +18,8 @@ import requests
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from django.core.cache import cache
 
-from portal.signin.oidc_errors import CodeRejected, ProviderUnavailable
-from portal.signin.providers import Provider
+from portal.signin.oidc.errors import CodeRejected, ProviderUnavailable
+from portal.signin.oidc.providers import Provider
 
 # (connect, read) seconds. A sign-in waits on these, so they are short.
 TIMEOUT = (5, 10)
