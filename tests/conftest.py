@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from tests.factories import make_org, make_user
 from tests.support.smtp import SMTPServer
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -119,3 +120,22 @@ def _fresh_shared_state() -> Iterator[None]:
         ratelimit._redis().flushdb()
         cache.clear()
     yield
+
+
+# --- The people most tests need: one home for them ---------------------------------------
+
+@pytest.fixture
+def northwind(db: None) -> Any:
+    """Northwind Logistics, with its verified domain northwind.example."""
+    return make_org("Northwind Logistics", ["northwind.example"])
+
+
+@pytest.fixture
+def contoso(db: None) -> Any:
+    return make_org("Contoso Freight", ["contoso.example"])
+
+
+@pytest.fixture
+def alice(northwind: Any) -> Any:
+    """Alice Moreno, Northwind's IT lead (an organization admin)."""
+    return make_user("alice@northwind.example", northwind, admin=True, full_name="Alice Moreno")

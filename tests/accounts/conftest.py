@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from tests.factories import make_org, make_user
+from tests.factories import make_user
 
 BACKEND = "portal.accounts.backends.PasswordlessBackend"
 
@@ -12,11 +12,6 @@ def client_for(user) -> Client:
     client = Client()
     client.force_login(user, backend=BACKEND)
     return client
-
-
-@pytest.fixture
-def northwind(db):
-    return make_org("Northwind Logistics", ["northwind.example"])
 
 
 @pytest.fixture

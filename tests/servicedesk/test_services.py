@@ -12,16 +12,6 @@ from tests.factories import make_org, make_user
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def northwind():
-    return make_org("Northwind Logistics", ["northwind.example"])
-
-
-@pytest.fixture
-def contoso():
-    return make_org("Contoso Freight", ["contoso.example"])
-
-
 def file(user, title="Printer offline", **kwargs):
     return services.file_request(user, title=title, description="It shows offline.", **kwargs)
 

@@ -6,12 +6,18 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from django.test import Client
+from django.conf import settings
+from django.contrib.auth import get_user
+from django.contrib.sessions.middleware import SessionMiddleware
+from django.http import HttpRequest, HttpResponse
+from django.test import Client, RequestFactory
 
 from portal.mail.worker import deliver_due
 from tests.support.smtp import Received, SMTPServer
 
 LINK = re.compile(r"https?://[^\s\"<>]+/signin/link/([A-Za-z0-9_-]+)/")
+# The code's stable marker in the plain-text part: a line of its own, "Code: 123 456".
+CODE = re.compile(r"^Code: (\d{3}) (\d{3})\r?$", re.MULTILINE)
 
 
 @dataclass
@@ -25,11 +31,40 @@ class Link:
         return urlsplit(self.url).path
 
 
+def code_of(link: Link) -> str:
+    """Return the six digits of the email's one-time code."""
+    match = CODE.search(text_of(link.email))
+    assert match, "no code in the email"
+    return match.group(1) + match.group(2)
+
+
+def request_as(client: Client, path: str = "/signin/", method: str = "get",
+               ip: str = "127.0.0.1", **data: str) -> HttpRequest:
+    """Build the request ``client`` would send, session and cookies included, for a flow.
+
+    Flow-level tests call the journey's functions directly with this; ``settle`` then
+    hands what the flow changed (session, cookies) back to the client, as a response would.
+    """
+    factory = RequestFactory()
+    request = getattr(factory, method)(path, data, REMOTE_ADDR=ip)
+    request.COOKIES.update({name: morsel.value for name, morsel in client.cookies.items()})
+    SessionMiddleware(lambda r: HttpResponse()).process_request(request)
+    request.user = get_user(request)
+    return request
+
+
+def settle(client: Client, request: HttpRequest) -> None:
+    """Save ``request``'s session and give ``client`` its (possibly new) session cookie."""
+    if not request.session.is_empty():
+        request.session.save()
+        client.cookies[settings.SESSION_COOKIE_NAME] = request.session.session_key or ""
+
+
 def ask(client: Client, email: str, next_url: str = "", **extra: str) -> object:
     data = {"email": email}
     if next_url:
         data["next"] = next_url
-    return client.post("/signin/", data, **extra)  # type: ignore[arg-type]
+    return client.post("/signin/", data, **extra)
 
 
 def text_of(received: Received) -> str:

@@ -20,13 +20,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 
 
-def test_email_link_journey(browser, live_server, smtp, settings, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
+def test_email_link_journey(browser, live_server, smtp, settings, artifacts: Path) -> None:
     settings.PORTAL_BASE_URL = live_server.url
     org = make_org()
     make_user("alice@northwind.example", org, full_name="Alice Moreno")
     shots: dict[str, Path] = {}
 
-    def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    def shot(page, name: str) -> None:
         shots[name] = artifacts / f"{name}.png"
         page.screenshot(path=str(shots[name]), full_page=True)
 

@@ -22,18 +22,13 @@ from portal.signin.errors import LinkAlreadyUsed
 from portal.signin.flows import magic_link as flow
 from portal.signin.models import SignInRequest
 from tests.factories import make_org, make_user
-from tests.signin.magic import ask, deliver_and_read
+from tests.signin.magic import ask, deliver_and_read, request_as
 
 pytestmark = pytest.mark.django_db
 ALICE = "alice@northwind.example"
 
 
-@pytest.fixture
-def alice():  # type: ignore[no-untyped-def]
-    return make_user(ALICE, make_org(), full_name="Alice Moreno")
-
-
-def confirm_elsewhere(link, client: Client | None = None):  # type: ignore[no-untyped-def]
+def confirm_elsewhere(link, client: Client | None = None):
     """Open ``link`` in a browser that did not ask, and press "Continue"."""
     client = client or Client()
     opened = client.get(link.path)
@@ -46,7 +41,7 @@ def _signed_in_as(client: Client) -> str | None:
     return None if response.status_code == 302 else response.wsgi_request.user.email
 
 
-def test_secret_has_256_bits_and_only_its_sha256_is_stored(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_secret_has_256_bits_and_only_its_sha256_is_stored(alice, smtp) -> None:
     ask(Client(), ALICE)
     (link,) = deliver_and_read(smtp)
     assert len(link.token) >= 43  # 32 random bytes in URL-safe base64
@@ -59,7 +54,7 @@ def test_secret_has_256_bits_and_only_its_sha256_is_stored(alice, smtp) -> None:
             assert link.token not in repr(cursor.fetchall()), table
 
 
-def test_same_browser_signs_in_with_one_click_and_lands_on_next(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_same_browser_signs_in_with_one_click_and_lands_on_next(alice, smtp) -> None:
     browser = Client()
     ask(browser, ALICE, next_url="/requests/?status=open")
     (link,) = deliver_and_read(smtp)
@@ -70,7 +65,7 @@ def test_same_browser_signs_in_with_one_click_and_lands_on_next(alice, smtp) -> 
     assert _signed_in_as(browser) == ALICE
 
 
-def test_next_in_the_link_address_is_ignored(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_next_in_the_link_address_is_ignored(alice, smtp) -> None:
     browser = Client()
     ask(browser, ALICE, next_url="/requests/")
     (link,) = deliver_and_read(smtp)
@@ -84,7 +79,7 @@ def test_next_in_the_link_address_is_ignored(alice, smtp) -> None:  # type: igno
     "%2F%2Fevil.example", "/%2F/evil.example", "http:evil.example", "javascript:alert(1)",
     "///evil.example", "/\tevil.example", " //evil.example", "//evil.example/%2e%2e",
 ])
-def test_open_redirect_attempts_land_on_the_portal_home(evil: str, alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_open_redirect_attempts_land_on_the_portal_home(evil: str, alice, smtp) -> None:
     browser = Client()
     ask(browser, ALICE, next_url=evil)
     (link,) = deliver_and_read(smtp)
@@ -102,7 +97,7 @@ def test_safe_next_only_ever_returns_a_same_site_path(raw: str) -> None:
     assert all(ord(ch) >= 32 for ch in result)
 
 
-def test_session_key_is_rotated_at_sign_in(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_session_key_is_rotated_at_sign_in(alice, smtp) -> None:
     browser = Client()
     ask(browser, ALICE)
     before = browser.session.session_key
@@ -112,7 +107,7 @@ def test_session_key_is_rotated_at_sign_in(alice, smtp) -> None:  # type: ignore
     assert browser.session.session_key != before
 
 
-def test_loading_a_link_elsewhere_consumes_nothing(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_loading_a_link_elsewhere_consumes_nothing(alice, smtp) -> None:
     ask(Client(), ALICE)
     (link,) = deliver_and_read(smtp)
     scanner = Client()
@@ -135,7 +130,7 @@ def test_loading_a_link_elsewhere_consumes_nothing(alice, smtp) -> None:  # type
     assert AuthEvent.objects.filter(tag="signin:link:confirmed").count() == 1
 
 
-def test_head_never_consumes_even_in_the_asking_browser(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_head_never_consumes_even_in_the_asking_browser(alice, smtp) -> None:
     browser = Client()
     ask(browser, ALICE)
     (link,) = deliver_and_read(smtp)
@@ -143,7 +138,7 @@ def test_head_never_consumes_even_in_the_asking_browser(alice, smtp) -> None:  #
     assert SignInRequest.objects.get().consumed_at is None
 
 
-def test_confirm_needs_csrf(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_confirm_needs_csrf(alice, smtp) -> None:
     ask(Client(), ALICE)
     (link,) = deliver_and_read(smtp)
     forger = Client(enforce_csrf_checks=True)
@@ -153,7 +148,7 @@ def test_confirm_needs_csrf(alice, smtp) -> None:  # type: ignore[no-untyped-def
     assert SignInRequest.objects.get().consumed_at is None
 
 
-def test_link_used_twice_is_refused(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_link_used_twice_is_refused(alice, smtp) -> None:
     browser = Client()
     ask(browser, ALICE)
     (link,) = deliver_and_read(smtp)
@@ -163,10 +158,10 @@ def test_link_used_twice_is_refused(alice, smtp) -> None:  # type: ignore[no-unt
     assert b"This link has already been used" in again.content
     assert b"Email me a fresh link" in again.content
     with pytest.raises(LinkAlreadyUsed):
-        flow.redeem(flow.find_link(link.token), ip="127.0.0.1", agent="", confirmed=True)
+        flow.open_link(request_as(Client(), link.path), link.token)
 
 
-def test_expiry_boundary(alice, smtp, settings) -> None:  # type: ignore[no-untyped-def]
+def test_expiry_boundary(alice, smtp, settings) -> None:
     settings.MAGIC_LINK_TTL_SECONDS = 900
     start = timezone.now().replace(microsecond=0)
     with time_machine.travel(start, tick=False) as clock:
@@ -181,7 +176,7 @@ def test_expiry_boundary(alice, smtp, settings) -> None:  # type: ignore[no-unty
     assert AuthEvent.objects.filter(tag="signin:link:expired_use").exists()
 
 
-def test_link_that_would_arrive_expired_is_not_sent(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_link_that_would_arrive_expired_is_not_sent(alice, smtp) -> None:
     start = timezone.now()
     with time_machine.travel(start, tick=False) as clock:
         ask(Client(), ALICE)
@@ -192,7 +187,7 @@ def test_link_that_would_arrive_expired_is_not_sent(alice, smtp) -> None:  # typ
     assert AuthEvent.objects.filter(tag="signin:link:expired_unsent", email=ALICE).exists()
 
 
-def test_newer_request_supersedes_older_links(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_newer_request_supersedes_older_links(alice, smtp) -> None:
     browser = Client()
     ask(browser, ALICE)
     (first,) = deliver_and_read(smtp)
@@ -204,7 +199,7 @@ def test_newer_request_supersedes_older_links(alice, smtp) -> None:  # type: ign
     assert confirm_elsewhere(second).status_code == 302
 
 
-def test_queued_older_link_is_never_sent(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_queued_older_link_is_never_sent(alice, smtp) -> None:
     ask(Client(), ALICE)
     ask(Client(), ALICE)  # before the worker ran
     links = deliver_and_read(smtp)
@@ -212,7 +207,7 @@ def test_queued_older_link_is_never_sent(alice, smtp) -> None:  # type: ignore[n
     assert confirm_elsewhere(links[0]).status_code == 302
 
 
-def test_sign_in_revokes_other_outstanding_links(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_sign_in_revokes_other_outstanding_links(alice, smtp) -> None:
     ask(Client(), ALICE)
     (link,) = deliver_and_read(smtp)
     # A second, older-style outstanding link, e.g. from another flow, made directly:
@@ -223,7 +218,7 @@ def test_sign_in_revokes_other_outstanding_links(alice, smtp) -> None:  # type: 
     assert other.revoked_at is not None
 
 
-def test_revoked_link_says_so(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_revoked_link_says_so(alice, smtp) -> None:
     ask(Client(), ALICE)
     (link,) = deliver_and_read(smtp)
     SignInRequest.objects.update(revoked_at=timezone.now())
@@ -239,7 +234,7 @@ def test_unknown_links_get_a_generic_page(token: str) -> None:
     assert b"Email me a fresh link" in page.content
 
 
-def test_fresh_link_form_is_prefilled_only_in_the_asking_browser(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_fresh_link_form_is_prefilled_only_in_the_asking_browser(alice, smtp) -> None:
     browser = Client()
     ask(browser, ALICE)
     (link,) = deliver_and_read(smtp)
@@ -248,7 +243,7 @@ def test_fresh_link_form_is_prefilled_only_in_the_asking_browser(alice, smtp) ->
     assert f'value="{ALICE}"'.encode() not in Client().get(link.path, follow=True).content
 
 
-def test_disabled_after_the_email_left_cannot_sign_in(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_disabled_after_the_email_left_cannot_sign_in(alice, smtp) -> None:
     ask(Client(), ALICE)
     (link,) = deliver_and_read(smtp)
     alice.is_active = False
@@ -263,7 +258,7 @@ def test_disabled_after_the_email_left_cannot_sign_in(alice, smtp) -> None:  # t
     assert SignInRequest.objects.get().consumed_at is None
 
 
-def test_auto_join_sign_in_creates_the_member(smtp) -> None:  # type: ignore[no-untyped-def]
+def test_auto_join_sign_in_creates_the_member(smtp) -> None:
     org = make_org(auto_join=True)
     browser = Client()
     ask(browser, "newcomer@northwind.example")
@@ -273,7 +268,7 @@ def test_auto_join_sign_in_creates_the_member(smtp) -> None:  # type: ignore[no-
     assert org.memberships.filter(user__email="newcomer@northwind.example").exists()
 
 
-def test_every_step_lands_in_the_audit_trail(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_every_step_lands_in_the_audit_trail(alice, smtp) -> None:
     browser = Client(HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0")
     ask(browser, ALICE, REMOTE_ADDR="203.0.113.8")
     (link,) = deliver_and_read(smtp)
@@ -292,24 +287,30 @@ def test_every_step_lands_in_the_audit_trail(alice, smtp) -> None:  # type: igno
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_simultaneous_clicks_exactly_one_wins(on_postgres, alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_two_simultaneous_clicks_exactly_one_wins(on_postgres, alice, smtp) -> None:
     ask(Client(), ALICE)
     (link,) = deliver_and_read(smtp)
     barrier = threading.Barrier(4)
     outcomes: list[str] = []
+    # Four other browsers open the link (each gets its confirmation ticket), then all press
+    # "Continue" at once.
+    tickets = []
+    for _ in range(4):
+        opened = flow.open_link(request_as(Client(), link.path), link.token)
+        assert isinstance(opened, flow.AwaitingConfirmation)
+        tickets.append(opened.ticket)
 
-    def click() -> None:
+    def click(ticket: str) -> None:
         barrier.wait(timeout=10)
         try:
-            flow.redeem(flow.find_link(link.token), ip="127.0.0.1", agent="race",
-                        confirmed=True)
+            flow.confirm_link(request_as(Client(), "/signin/confirm/", "post"), ticket)
             outcomes.append("won")
         except LinkAlreadyUsed:
             outcomes.append("used")
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=click) for _ in range(4)]
+    threads = [threading.Thread(target=click, args=(ticket,)) for ticket in tickets]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -317,7 +318,7 @@ def test_two_simultaneous_clicks_exactly_one_wins(on_postgres, alice, smtp) -> N
     assert sorted(outcomes) == ["used", "used", "used", "won"]
 
 
-def test_staff_can_end_a_session_from_the_admin(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_staff_can_end_a_session_from_the_admin(alice, smtp) -> None:
     from portal.signin.models import UserSession
 
     browser = Client()
@@ -339,7 +340,7 @@ def test_staff_can_end_a_session_from_the_admin(alice, smtp) -> None:  # type: i
     assert sign_in.token_hash.encode() not in page.content
 
 
-def test_signing_in_again_on_a_signed_in_browser_starts_a_new_session(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_signing_in_again_on_a_signed_in_browser_starts_a_new_session(alice, smtp) -> None:
     browser = Client()
     for round_ in range(2):
         smtp.clear()

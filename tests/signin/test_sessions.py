@@ -63,11 +63,6 @@ def is_signed_in(client: Client) -> bool:
 
 
 @pytest.fixture
-def alice() -> User:
-    return make_user("alice@northwind.example", make_org())
-
-
-@pytest.fixture
 def bob() -> User:
     return make_user("bob@contoso.example", make_org("Contoso", ["contoso.example"]))
 

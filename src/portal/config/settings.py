@@ -41,6 +41,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "portal.signin.middleware.SessionTimeoutMiddleware",
+    "portal.signin.devices.DeviceCookieMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -137,12 +138,26 @@ PORTAL_DEV_MAIL_DIR = CONFIG.dev_mail_dir if DEBUG else ""
 # Sign-in
 MAGIC_LINK_TTL_SECONDS = CONFIG.magic_link_ttl
 # Fixed windows, shared across processes (Redis or the database): per address, per IP, all.
-SIGNIN_RATE_LIMITS = {"address": "5/15m", "ip": "30/15m", "global": "600/m",
-                      "code_ip": "20/15m"}  # one-time-code tries per IP
+SIGNIN_RATE_LIMITS = {
+    "address": "5/15m", "ip": "50/15m", "global": "600/m",
+    # A browser that signed in as the address before: its own allowance (signin/devices.py).
+    "device": "5/15m",
+    # One-time-code tries: per client address, per address across requests (never reset by
+    # a new request), and overall.
+    "code_ip": "20/15m", "code_address": "10/1d", "code_global": "300/h",
+    # Audit rows written for cookie-less link loads, per client address.
+    "link_audit_ip": "30/15m",
+}
 # "Send another link" waits this long after the last request from the same browser.
 SIGNIN_RESEND_COOLDOWN_SECONDS = 60
 # Set when a browser asks for a link; a link opened with it signs in with one click (rule 6).
 SIGNIN_BINDING_COOKIE = "portal_signin_binding"
+# Set when a browser opens a link it did not ask for: names the link for the confirm page.
+SIGNIN_TICKET_COOKIE = "portal_signin_ticket"
+# Set when a sign-in link turns out dead: what the link-problem page explains.
+SIGNIN_PROBLEM_COOKIE = "portal_signin_problem"
+# Set at every sign-in: this browser has signed in as these addresses (signin/devices.py).
+SIGNIN_DEVICE_COOKIE = "portal_device"
 OIDC_PROVIDERS = {
     "google": {"client_id": CONFIG.google_client_id,
                "client_secret": CONFIG.google_client_secret,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import math
 import random
 import re
@@ -113,6 +114,21 @@ def _bump_database(key: str, ttl: int) -> int:
     if random.random() < 0.01:  # noqa: S311 - housekeeping, not security
         RateLimitCounter.objects.filter(expires_at__lt=now()).delete()
     return count
+
+
+def ip_subject(ip: str) -> str:
+    """Return what a client address is counted as: IPv4 per address, IPv6 per /64.
+
+    One IPv6 customer line is usually a whole /64; counting single addresses there would
+    give one client 2**64 allowances.
+    """
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return "unknown"
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def hit(scope: str, subject: str, rate: str | Rate) -> Decision:

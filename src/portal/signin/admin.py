@@ -22,20 +22,26 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(SignInRequest)
 class SignInRequestAdmin(ReadOnlyAdmin):
-    list_display = ("email", "created_at", "state", "decline_reason", "expires_at",
+    list_display = ("email", "created_at", "link_status", "decline_reason", "expires_at",
                     "consumed_at", "superseded_at", "revoked_at", "ip")
-    list_filter = ("state", "decline_reason")
+    list_filter = ("delivery", "decline_reason")
     search_fields = ("email", "ip")
     date_hierarchy = "created_at"
     # token_hash and binding_hash are left out: they are useless to staff and need not travel.
     exclude = ("token_hash", "binding_hash")
-    readonly_fields = ("email", "created_at", "expires_at", "state", "decline_reason",
+    readonly_fields = ("email", "created_at", "expires_at", "link_status", "delivery",
+                       "decline_reason",
                        "next_url", "ip", "user_agent", "sent_at", "opened_at", "consumed_at",
                        "consumed_ip", "consumed_user_agent", "superseded_at", "revoked_at",
                        "user", "message")
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+    @admin.display(description="status")
+    def link_status(self, obj: SignInRequest) -> str:
+        # Computed, never stored: "Sent" on a link that has since expired would mislead.
+        return obj.status
 
 
 @admin.register(ExternalIdentity)

@@ -1,4 +1,5 @@
-"""Domain errors of the sign-in journeys; views map each to a page in one place."""
+"""Domain errors of the sign-in journeys. They carry facts, never words or HTTP statuses:
+``portal.signin.views.problems`` maps each one to a status and a sentence, in one table."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ class LinkProblem(SignInError):
     """A sign-in link that cannot be used; ``kind`` picks the page that explains it."""
 
     kind = "unknown"
-    status = 404
 
     def __init__(self, email: str = "", binding_hash: str = "") -> None:
         super().__init__(self.kind)
@@ -24,34 +24,28 @@ class LinkProblem(SignInError):
 
 class LinkUnknown(LinkProblem):
     kind = "unknown"
-    status = 404
 
 
 class LinkExpired(LinkProblem):
     kind = "expired"
-    status = 410
 
 
 class LinkAlreadyUsed(LinkProblem):
     kind = "used"
-    status = 410
 
 
 class LinkSuperseded(LinkProblem):
     kind = "superseded"
-    status = 410
 
 
 class LinkRevoked(LinkProblem):
     kind = "revoked"
-    status = 410
 
 
 class AccountCannotSignIn(LinkProblem):
     """The link was fine, but the account was disabled or its organization's policy changed."""
 
     kind = "not_allowed"
-    status = 403
 
 
 class CodeProblem(SignInError):
@@ -84,6 +78,16 @@ class CodeLocked(CodeProblem):
     """Too many wrong tries: the code is dead; the link in the email still works."""
 
     reason = "code_locked"
+
+
+class ResendTooSoon(SignInError):
+    """The same browser asked for the same address again within the cool-down."""
+
+    reason = "resend_too_soon"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"retry after {retry_after}s")
+        self.retry_after = retry_after
 
 
 class RateLimited(SignInError):

@@ -9,6 +9,17 @@ from django.db import models
 from django.utils import timezone
 
 from portal.core.clock import now
+from portal.signin.errors import (
+    LinkAlreadyUsed,
+    LinkExpired,
+    LinkProblem,
+    LinkRevoked,
+    LinkSuperseded,
+)
+
+# How the admin names a link that no longer works, by ``LinkProblem.kind``.
+LINK_STATUS = {"used": "Used to sign in", "revoked": "Revoked (a later sign-in)",
+               "superseded": "Replaced by a newer link", "expired": "Expired"}
 
 
 class SignInRequestQuerySet(models.QuerySet["SignInRequest"]):
@@ -50,17 +61,19 @@ class SignInRequest(models.Model):
     destination after sign-in lives here, never in the link (rule 4).
     """
 
-    class State(models.TextChoices):
+    class Delivery(models.TextChoices):
+        """What became of the email; whether the link still works is a separate question."""
+
         PENDING = "pending", "Waiting for the worker"
-        SENT = "sent", "Link sent"
-        DECLINED = "declined", "No link sent (address may not sign in)"
+        SENT = "sent", "Sent"
+        DECLINED = "declined", "Not sent (the address may not sign in)"
         UNDELIVERED = "undelivered", "Could not be delivered"
-        REDEEMED = "redeemed", "Used to sign in"
 
     email = models.CharField(max_length=254, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     expires_at = models.DateTimeField()
-    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    delivery = models.CharField(max_length=20, choices=Delivery.choices,
+                                default=Delivery.PENDING)
     decline_reason = models.CharField(max_length=40, blank=True)
     # SHA-256 hex of the link secret; empty until the worker mints it.
     token_hash = models.CharField(max_length=64, blank=True, db_index=True)
@@ -95,6 +108,31 @@ class SignInRequest(models.Model):
     def __str__(self) -> str:
         return f"Sign-in link for {self.email} at {self.created_at:%Y-%m-%d %H:%M}"
 
+    def problem(self, moment: datetime | None = None) -> LinkProblem | None:
+        """Say why this link cannot sign anyone in, or None if it can (rules 4, 5, 8).
+
+        The order matters: a used link says "used" even after it expired; "replaced" and
+        "revoked" beat "expired" because they say what the person can do about it.
+        """
+        args = (self.email, self.binding_hash)
+        if self.consumed_at is not None:
+            return LinkAlreadyUsed(*args)
+        if self.revoked_at is not None:
+            return LinkRevoked(*args)
+        if self.superseded_at is not None:
+            return LinkSuperseded(*args)
+        if self.expires_at <= (moment or now()):
+            return LinkExpired(*args)
+        return None
+
+    @property
+    def status(self) -> str:
+        """One phrase for staff: what became of the email and of the link, as of now."""
+        problem = self.problem()
+        if problem is not None:
+            return LINK_STATUS[problem.kind]
+        return self.get_delivery_display()
+
 
 class ExternalIdentity(models.Model):
     """An account at an OpenID provider, linked to a user by (issuer, subject), never by email."""
@@ -109,6 +147,8 @@ class ExternalIdentity(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "external identity"
+        verbose_name_plural = "external identities"
         constraints = [models.UniqueConstraint(fields=["issuer", "subject"],
                                                name="external_identity_unique")]
 

@@ -1,4 +1,4 @@
-"""Link secrets and short codes: generate, hash, recognise. Pure functions; no requests.
+"""Link secrets, short codes and browser bindings: generate, hash, recognise. Pure functions.
 
 A link secret is 256 bits from ``secrets`` (rule 3). Only its SHA-256 is stored, so a copy
 of the database yields no usable link. A plain hash (not a slow one) is right here: the
@@ -9,6 +9,10 @@ reversed offline in well under a second. It is stored only as an HMAC under a ke
 from ``SECRET_KEY``: a copy of the database without the settings yields nothing to try.
 The request's id is part of the HMAC input, so equal codes of two requests never share a
 stored value.
+
+A browser binding (rule 6) is a random value kept in an HttpOnly cookie of the browser
+that asked for a link; the request stores only its SHA-256. Holding it is what lets that
+browser sign in with one click, and use the short code.
 """
 
 from __future__ import annotations
@@ -47,6 +51,31 @@ def looks_like_token(text: str) -> bool:
 def same_hash(token: str, expected_hash: str) -> bool:
     return bool(expected_hash) and hmac.compare_digest(hash_token(token), expected_hash)
 
+
+# --- Browser bindings (rule 6) ----------------------------------------------------------
+
+def generate_binding() -> str:
+    """Return a new browser binding: as strong as a link secret, and shaped like one."""
+    return generate_token()
+
+
+def clean_binding(value: str | None) -> str:
+    """Return ``value`` if it has a binding's shape, else "" (a cookie is client input)."""
+    return value if value and looks_like_token(value) else ""
+
+
+def hash_binding(binding: str) -> str:
+    """Return the stored form of ``binding``; "" for no binding."""
+    return hashlib.sha256(binding.encode()).hexdigest() if binding else ""
+
+
+def holds_binding(binding: str, binding_hash: str) -> bool:
+    """True when ``binding`` is the one whose hash is stored; compared in constant time."""
+    return (bool(binding) and bool(binding_hash)
+            and hmac.compare_digest(hash_binding(binding), binding_hash))
+
+
+# --- Short codes (rule 11) --------------------------------------------------------------
 
 def generate_code() -> str:
     """Return a uniformly random six-digit code, zero-padded ("004217")."""

@@ -9,7 +9,9 @@ later) ends in ``finish_sign_in``, so the rules about sessions hold for all of t
 - the browser's previous "Your sessions" row, if it had one, is marked ended;
 - every email link of the person still open is revoked (rule 4: once someone is in, by
   any method, older emails are dead);
-- one audit row says who signed in, by which method, from where.
+- one audit row says who signed in, by which method, from where;
+- the browser is remembered as one that signed in as this address (``devices``), which
+  gives it a rate-limit allowance of its own.
 
 Transaction policy: all of the above is one transaction. A caller that consumes
 something first (the email link's conditional UPDATE) calls this inside its own
@@ -31,6 +33,7 @@ from portal.audit.services import record_event
 from portal.audit.tags import Tag
 from portal.core.clock import now
 from portal.core.http import client_ip, user_agent
+from portal.signin import devices
 from portal.signin.models import SignInRequest, UserSession
 from portal.signin.sessions import BACKEND, SESSION_METHOD_KEY, SESSION_STARTED_KEY
 
@@ -63,6 +66,7 @@ def finish_sign_in(request: HttpRequest, user: User, method: str, *, event: Tag,
         User.objects.filter(pk=user.pk).update(last_sign_in_method=method)
         user.last_sign_in_method = method
         SignInRequest.objects.revoke_open(user.email, started)
+        devices.remember_device(request, user.email)
         record_event(event, request=request, user=user, method=method, **detail)
         return UserSession.objects.create(
             user=user, session_key=request.session.session_key or "", method=method,

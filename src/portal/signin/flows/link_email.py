@@ -24,6 +24,7 @@ from portal.core.http import describe_agent
 from portal.mail.models import OutboundMessage
 from portal.mail.renderers import Cancel, Rendered
 from portal.signin import tokens
+from portal.signin.errors import LinkExpired
 from portal.signin.flows.magic_link import MIN_LIFE_ON_SEND
 from portal.signin.models import SignInRequest
 
@@ -61,19 +62,22 @@ class LinkEmail:
 
     @staticmethod
     def _refusal(sign_in: SignInRequest) -> Cancel | None:
-        if sign_in.superseded_at or sign_in.revoked_at or sign_in.consumed_at:
-            return Cancel("superseded")
-        if sign_in.expires_at - MIN_LIFE_ON_SEND <= now():
+        # Judged as of the moment the link would have a minute of life left: one that
+        # could only arrive dead is not sent (rule 5).
+        problem = sign_in.problem(now() + MIN_LIFE_ON_SEND)
+        if isinstance(problem, LinkExpired):
             record_event(Tag.LINK_EXPIRED_UNSENT, email=sign_in.email,
                          reason="queued_too_long", sign_in_request=sign_in.pk)
             return Cancel("expired", expired=True)
+        if problem is not None:
+            return Cancel(problem.kind)  # used, replaced or revoked while it waited
         verdict = eligibility(sign_in.email, "email")
         sign_in.user = verdict.user
         if not verdict.allowed:
             # Rule 2: no link. The inbox owner hears nothing; the asker saw the same page.
-            sign_in.state = SignInRequest.State.DECLINED
+            sign_in.delivery = SignInRequest.Delivery.DECLINED
             sign_in.decline_reason = verdict.reason
-            sign_in.save(update_fields=["state", "decline_reason", "user"])
+            sign_in.save(update_fields=["delivery", "decline_reason", "user"])
             record_event(Tag.LINK_DECLINED, email=sign_in.email, user=verdict.user,
                          organization=verdict.organization, reason=verdict.reason,
                          sign_in_request=sign_in.pk)
@@ -83,9 +87,9 @@ class LinkEmail:
     def delivered(self, message: OutboundMessage) -> None:
         with transaction.atomic():
             sign_in = _sign_in_of(message)
-            sign_in.state = SignInRequest.State.SENT
+            sign_in.delivery = SignInRequest.Delivery.SENT
             sign_in.sent_at = now()
-            sign_in.save(update_fields=["state", "sent_at"])
+            sign_in.save(update_fields=["delivery", "sent_at"])
             record_event(Tag.LINK_SENT, email=sign_in.email, user=sign_in.user,
                          sign_in_request=sign_in.pk, message_id=message.message_id)
 
@@ -97,8 +101,8 @@ class LinkEmail:
     def failed(self, message: OutboundMessage, error: str) -> None:
         with transaction.atomic():
             sign_in = _sign_in_of(message)
-            sign_in.state = SignInRequest.State.UNDELIVERED
-            sign_in.save(update_fields=["state"])
+            sign_in.delivery = SignInRequest.Delivery.UNDELIVERED
+            sign_in.save(update_fields=["delivery"])
             record_event(Tag.LINK_DELIVERY_FAILED, email=sign_in.email, user=sign_in.user,
                          reason="delivery_failed", sign_in_request=sign_in.pk,
                          error=error[:500])
