@@ -25,6 +25,7 @@ INSTALLED_APPS = [
     "portal.signin",
     "portal.servicedesk",
     "portal.helpcenter",
+    "portal.devtools",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

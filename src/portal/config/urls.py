@@ -13,7 +13,7 @@ urlpatterns = [
     path("signin/", include("portal.signin.urls")),
     path("requests/", include("portal.servicedesk.urls")),
     path("help/", include("portal.helpcenter.urls")),
-    path("dev/mail/", include("portal.mail.dev_urls")),
+    path("dev/mail/", include("portal.devtools.urls")),
     path("admin/", admin.site.urls),
 ]
 
