@@ -24,7 +24,7 @@ from django.urls import reverse
 from portal.audit.models import AuthEvent
 from portal.audit.tags import Tag
 from portal.config import env
-from portal.servicedesk.management.commands import demo as demo_command
+from portal.devtools.management.commands import demo as demo_command
 from tests.conftest import require
 from tests.support.oidc import demo
 from tests.support.oidc.harness import follow_to_callback, free_port, installed, path_of

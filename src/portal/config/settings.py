@@ -32,6 +32,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
 ]
+# Developer tooling (portal dev, portal demo, the mail catcher and its /dev/mail/ pages) is
+# installed in development only: caught mail holds live sign-in links, and `portal demo`
+# makes sam@cloudsentry.com a superuser. A production deployment has neither those pages
+# nor those commands (the URLconf includes /dev/mail/ only where this app is installed).
+if DEBUG:
+    INSTALLED_APPS.append("portal.devtools")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

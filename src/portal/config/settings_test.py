@@ -1,8 +1,10 @@
 """Settings for the test suite: production settings with a test environment.
 
 The suite runs with ``PORTAL_DEBUG`` off, as production does; only what a plain-HTTP
-loopback server cannot honour is relaxed (secure-only cookies). ``tests/config`` checks
-production mode separately, in a subprocess, with no relaxations.
+loopback server cannot honour is relaxed (secure-only cookies), and the developer tooling
+that production leaves out is installed so that its tests run. ``tests/config`` checks
+production mode separately, in a subprocess, with no relaxations; so does
+``tests/devtools/test_only_in_development.py`` for the developer tooling.
 """
 
 import os
@@ -16,6 +18,8 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from portal.config.settings import *  # noqa: F403
 
+if "portal.devtools" not in INSTALLED_APPS:  # noqa: F405
+    INSTALLED_APPS.append("portal.devtools")  # noqa: F405
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 SECURE_HSTS_SECONDS = 0

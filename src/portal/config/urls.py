@@ -1,3 +1,4 @@
+from django.apps import apps
 from django.contrib import admin
 from django.urls import include, path
 
@@ -13,9 +14,11 @@ urlpatterns = [
     path("signin/", include("portal.signin.urls")),
     path("requests/", include("portal.servicedesk.urls")),
     path("help/", include("portal.helpcenter.urls")),
-    path("dev/mail/", include("portal.mail.dev_urls")),
     path("admin/", admin.site.urls),
 ]
+# Development only: settings install portal.devtools only when PORTAL_DEBUG is on.
+if apps.is_installed("portal.devtools"):
+    urlpatterns.append(path("dev/mail/", include("portal.devtools.urls")))
 
 handler400 = "portal.core.views.bad_request"
 handler404 = "portal.core.views.page_not_found"

@@ -53,7 +53,7 @@ MICROSOFT_CLIENT_SECRET = "demo-microsoft-secret-for-local-use-only"
 # browser could not try one demo account after another.
 CLIENT_METADATA = {"default_max_age": 0}
 
-DEMO_COMMAND = ROOT / "src" / "portal" / "servicedesk" / "management" / "commands" / "demo.py"
+DEMO_COMMAND = ROOT / "src" / "portal" / "devtools" / "management" / "commands" / "demo.py"
 
 
 def read_demo_constant(name: str) -> str:

@@ -2,11 +2,11 @@
 
 from django.urls import path
 
-from portal.mail import dev_views
+from portal.devtools import views
 
 app_name = "devmail"
 
 urlpatterns = [
-    path("", dev_views.inbox, name="inbox"),
-    path("<str:key>/", dev_views.message, name="message"),
+    path("", views.inbox, name="inbox"),
+    path("<str:key>/", views.message, name="message"),
 ]

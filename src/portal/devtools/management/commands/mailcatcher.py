@@ -1,4 +1,4 @@
-"""``portal mailcatcher``: the development SMTP catcher (see ``portal.mail.catcher``)."""
+"""``portal mailcatcher``: the development SMTP catcher (see ``portal.devtools.catcher``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from portal.mail import catcher
+from portal.devtools import catcher
 
 
 class Command(BaseCommand):

@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
-from portal.mail import devmail
+from portal.devtools import devmail
 
 
 def _folder() -> str:
@@ -25,7 +25,7 @@ def _folder() -> str:
 @never_cache
 def inbox(request: HttpRequest) -> HttpResponse:
     messages = devmail.inbox(_folder())
-    return render(request, "mail/dev_inbox.html", {"caught": messages})
+    return render(request, "devtools/mail_inbox.html", {"caught": messages})
 
 
 @never_cache
@@ -36,7 +36,7 @@ def message(request: HttpRequest, key: str) -> HttpResponse:
     # Links in the HTML part open in the whole window (the sandbox blocks everything else):
     # clicking the sign-in link must carry this browser's cookies, as in a real mail client.
     srcdoc = f'<base target="_top">{caught.html}' if caught.html else ""
-    response = render(request, "mail/dev_message.html", {"caught": caught, "srcdoc": srcdoc})
+    response = render(request, "devtools/mail_message.html", {"caught": caught, "srcdoc": srcdoc})
     # Tokens in the page must not leak through Referer when a link is followed.
     response["Referrer-Policy"] = "no-referrer"
     return response

@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 
 from portal.core.clock import now
-from portal.mail import catcher
+from portal.devtools import catcher
 from portal.mail.compose import compose
 from portal.mail.outbox import new_message_id
 from tests.support.smtp import free_port

@@ -11,7 +11,7 @@ from email.message import EmailMessage
 from email.parser import BytesHeaderParser, BytesParser
 from pathlib import Path
 
-from portal.mail.catcher import open_maildir
+from portal.devtools.catcher import open_maildir
 
 # Maildir keys the catcher writes: "<seconds>.<unique>.<host>". Anything else (a path,
 # "..") is refused before it gets near the file system.

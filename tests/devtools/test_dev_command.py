@@ -114,14 +114,28 @@ def test_when_a_child_dies_dev_stops_the_others_and_fails(dev_stack):
     assert not alive(catcher) and not alive(web)
 
 
-def test_dev_refuses_to_run_outside_debug_mode(tmp_path):
-    env = {**os.environ, "PORTAL_DEBUG": "false", "PORTAL_SECRET_KEY": "s" * 40,
-           "PORTAL_VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
-           "DJANGO_SETTINGS_MODULE": "portal.config.settings"}
-    result = subprocess.run([sys.executable, "-m", "portal.cli", "dev"], env=env,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode != 0
-    assert "development only" in result.stderr
+def test_dev_refuses_to_run_outside_debug_mode_even_where_the_app_is_installed(tmp_path):
+    # Production does not install the app at all (test_only_in_development.py); the test
+    # settings do, with debug off, so `portal dev` itself must still refuse there.
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SMTP_", "DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS"))}
+    env.update({"PORTAL_DEBUG": "false", "PORTAL_VAR_DIR": str(tmp_path),
+                "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+                "DJANGO_SETTINGS_MODULE": "portal.config.settings_test"})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "portal.cli", "dev", "--noreload",
+         "--addr", f"127.0.0.1:{free_port()}", "--smtp-port", str(free_port())],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        # It started the stack after all: SIGINT makes the supervisor stop its children.
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+        raise AssertionError("portal dev ran with PORTAL_DEBUG off") from None
+    assert process.returncode == 1
+    assert "portal dev is for development only: set PORTAL_DEBUG=true." in stderr
+    assert not (tmp_path / "x.db").exists()  # refused before migrating anything
 
 
 DEBUG_SEND = """

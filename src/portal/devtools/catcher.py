@@ -15,7 +15,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-log = logging.getLogger("portal.mail.catcher")
+log = logging.getLogger("portal.devtools.catcher")
 
 # Far above any message the portal writes; stops a stray client filling the disk.
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024

@@ -9,11 +9,11 @@ from types import FrameType
 from typing import Any
 
 from django.conf import settings
-from django.core.management import call_command, get_commands
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
-from portal.mail.devserver import Child, Supervisor, child_environment, portal_command
+from portal.devtools.devserver import Child, Supervisor, child_environment, portal_command
 
 
 class Command(BaseCommand):
@@ -35,8 +35,7 @@ class Command(BaseCommand):
         mail_dir = (Path(settings.VAR_DIR) / "mail").resolve()
         mail_dir.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=1)
-        if "demo" in get_commands():
-            call_command("demo")
+        call_command("demo")
         runserver = ["runserver", addr, *(["--noreload"] if noreload else [])]
         base = f"http://{addr}"
         supervisor = Supervisor(
