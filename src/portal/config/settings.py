@@ -59,6 +59,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.core.context_processors.portal",
+                "portal.signin.context_processors.federation",
             ],
         },
     },
@@ -138,11 +139,16 @@ PORTAL_DEV_MAIL_DIR = CONFIG.dev_mail_dir if DEBUG else ""
 MAGIC_LINK_TTL_SECONDS = CONFIG.magic_link_ttl
 # Fixed windows, shared across processes (Redis or the database): per address, per IP, all.
 SIGNIN_RATE_LIMITS = {"address": "5/15m", "ip": "30/15m", "global": "600/m",
-                      "code_ip": "20/15m"}  # one-time-code tries per IP
+                      "code_ip": "20/15m",  # one-time-code tries per IP
+                      # Google/Microsoft refusals written to the audit trail per IP
+                      "oidc_failures_ip": "50/15m"}
 # "Send another link" waits this long after the last request from the same browser.
 SIGNIN_RESEND_COOLDOWN_SECONDS = 60
 # Set when a browser asks for a link; a link opened with it signs in with one click (rule 6).
 SIGNIN_BINDING_COOKIE = "portal_signin_binding"
+# The pending Google/Microsoft sign-in (state, nonce, PKCE verifier), signed, Path=/signin/oidc/,
+# ten minutes; named "__Secure-" + this wherever cookies are Secure (docs/oidc.md).
+SIGNIN_OIDC_COOKIE = "portal_oidc"
 OIDC_PROVIDERS = {
     "google": {"client_id": CONFIG.google_client_id,
                "client_secret": CONFIG.google_client_secret,
