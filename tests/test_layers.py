@@ -18,7 +18,7 @@ SIGNIN_LAYERS = {
     "models": 1,
     "sessions": 2, "devices": 2, "middleware": 2, "oidc": 2,
     "flows": 3,
-    "forms": 4, "views": 4,
+    "forms": 4, "views": 4, "context_processors": 4,
     "admin": 5, "apps": 5, "urls": 5, "receivers": 5, "migrations": 5,
 }
 

@@ -10,9 +10,25 @@ pytestmark = pytest.mark.django_db
 SLUGS = ["signing-in-with-a-magic-link", "the-email-never-arrived",
          "signing-in-with-google-or-microsoft", "signing-out-and-your-sessions",
          "filing-a-service-request"]
+FEDERATION = "signing-in-with-google-or-microsoft"
 
 
-def test_index_lists_every_article_without_signing_in(client):
+def _provider(client_id: str) -> dict[str, str]:
+    return {"client_id": client_id, "client_secret": "s" if client_id else "",
+            "discovery_url": "https://idp.example/.well-known/openid-configuration"}
+
+
+BOTH = {"google": _provider("g"), "microsoft": _provider("m")}
+NONE = {"google": _provider(""), "microsoft": _provider("")}
+
+
+@pytest.fixture
+def both_providers(settings):
+    """Sign in with Google and with Microsoft configured, as in most deployments."""
+    settings.OIDC_PROVIDERS = BOTH
+
+
+def test_index_lists_every_article_without_signing_in(client, both_providers):
     response = client.get(reverse("helpcenter:index"))
     page = response.content.decode()
     assert response.status_code == 200
@@ -22,7 +38,7 @@ def test_index_lists_every_article_without_signing_in(client):
 
 
 @pytest.mark.parametrize("slug", SLUGS)
-def test_every_article_is_readable_without_signing_in(client, slug):
+def test_every_article_is_readable_without_signing_in(client, slug, both_providers):
     response = client.get(reverse("helpcenter:article", args=[slug]))
     assert response.status_code == 200
     assert f"<h1>{articles.find(slug).title}</h1>" in response.content.decode()
@@ -92,3 +108,50 @@ def test_an_article_file_without_a_header_is_reported(tmp_path):
     broken.write_text("<p>No header</p>")
     with pytest.raises(articles.ArticleFileError):
         articles._parse(broken)
+
+
+# --- only what is configured is mentioned -------------------------------------------------------
+
+def test_without_providers_no_help_page_offers_google_or_microsoft(client, settings):
+    settings.OIDC_PROVIDERS = NONE
+    index = client.get(reverse("helpcenter:index")).content.decode()
+    assert reverse("helpcenter:article", args=[FEDERATION]) not in index
+    assert client.get(reverse("helpcenter:article", args=[FEDERATION])).status_code == 404
+    for slug in SLUGS:
+        if slug == FEDERATION:
+            continue
+        page = client.get(reverse("helpcenter:article", args=[slug])).content.decode()
+        assert FEDERATION not in page, slug
+        # Mail filters of Microsoft 365 or Google Workspace may still be named; sign-in may not.
+        for promise in ("Sign in with", "signing in with", "Google or Microsoft"):
+            assert promise not in page, (slug, promise)
+    sessions = client.get(reverse("helpcenter:article", args=[SLUGS[3]])).content.decode()
+    assert "how it signed in\n(email link)" in sessions
+
+
+def test_with_only_microsoft_the_help_names_only_microsoft(client, settings):
+    settings.OIDC_PROVIDERS = {"google": _provider(""), "microsoft": _provider("m")}
+    page = client.get(reverse("helpcenter:article", args=[FEDERATION])).content.decode()
+    assert "<h1>Signing in with Microsoft</h1>" in page
+    assert "<strong>Sign in with Microsoft</strong>" in page
+    assert "Google" not in page
+    index = client.get(reverse("helpcenter:index")).content.decode()
+    assert "Using your company&#x27;s Microsoft 365 account" in index
+    never = client.get(reverse("helpcenter:article", args=[SLUGS[1]])).content.decode()
+    assert "Use Sign in with Microsoft</strong> if your company uses\n      Microsoft 365" in never
+
+
+def test_with_both_providers_the_help_names_both(client, both_providers):
+    page = client.get(reverse("helpcenter:article", args=[FEDERATION])).content.decode()
+    assert "<h1>Signing in with Google or Microsoft</h1>" in page
+    assert ("<strong>Sign in with Google</strong> or <strong>Sign in with Microsoft</strong>"
+            in page)
+    sessions = client.get(reverse("helpcenter:article", args=[SLUGS[3]])).content.decode()
+    assert "(email link, Google or Microsoft)" in sessions
+
+
+def test_an_article_header_may_only_need_what_the_portal_can_offer(tmp_path):
+    odd = tmp_path / "odd.html"
+    odd.write_text("{% comment %}\ntitle: Odd\nneeds: passkeys\n{% endcomment %}<p>x</p>")
+    with pytest.raises(articles.ArticleFileError):
+        articles._parse(odd)

@@ -42,6 +42,9 @@ GOOGLE_ACCOUNTS: dict[str, dict[str, Any]] = {
                             "email_verified": True}},
     "fabrikam": {"claims": {"sub": "google-fabrikam", "email": "carol@fabrikam.example",
                             "email_verified": True, "hd": "fabrikam.example"}},
+    # A Workspace nobody registered, whose admin gave a user Alice's (verified) address.
+    "intruder": {"claims": {"sub": "google-intruder", "email": "alice@northwind.example",
+                            "email_verified": True, "hd": "northwind-intruder.example"}},
     "blocked": {"error": {"error": "admin_policy_enforced",
                           "error_description": "The administrator has blocked this app."}},
     "unknown-key": {"claims": {"sub": "google-unknown-key", **_ALICE_GOOGLE},

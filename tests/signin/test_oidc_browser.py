@@ -8,13 +8,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings
+from django.contrib.sessions.models import Session
 
 from portal.accounts.models import GoogleWorkspaceDomain, MicrosoftTenant, Organization, User
 from portal.audit.models import AuthEvent
 from portal.audit.tags import Tag
 from portal.signin.models import ExternalIdentity
+from portal.signin.oidc.pending import cookie_name
 from tests.factories import make_org, make_user
 from tests.signin.conftest import NORTHWIND_TENANT, Providers
 
@@ -64,12 +68,40 @@ def refusal_on_sign_in_page(page: Any, live_server: Any, artifacts: Path, name: 
 
 def test_google_sign_in_journey(page: Any, live_server: Any, northwind: Organization,
                                 artifacts: Path) -> None:
+    page.goto(f"{live_server.url}/signin/")
+    page.get_by_role("button", name="Sign in with Google").click()
+    page.get_by_label("Account").wait_for()
+    # At the provider, the portal has given this browser the pending sign-in and nothing
+    # else: no session, and no session row on the server.
+    portal_cookies = [c for c in page.context.cookies()
+                      if c["domain"] == urlsplit(live_server.url).hostname
+                      and c["name"] in (cookie_name(), settings.SESSION_COOKIE_NAME)]
+    assert [(c["name"], c["path"], c["httpOnly"], c["sameSite"]) for c in portal_cookies] == [
+        (cookie_name(), "/signin/oidc/", True, "Lax")]
+    assert not Session.objects.exists()
+    page.get_by_label("Account").fill("alice")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{live_server.url}/")
+    assert page.get_by_role("button", name="Sign out").is_visible()
+    assert cookie_name() not in {c["name"] for c in page.context.cookies()}
+
+    page.context.clear_cookies()
     sign_in_at_provider(page, live_server, "Google", "alice", artifacts)
     assert page.url == f"{live_server.url}/requests/"
     assert page.get_by_role("button", name="Sign out").is_visible()
     page.screenshot(path=str(artifacts / "signed-in.png"), full_page=True)
     alice = User.objects.get(email="alice@northwind.example")
     assert ExternalIdentity.objects.get(user=alice).provider == "google"
+
+
+def test_a_workspace_northwind_did_not_pin_is_refused_for_alices_address(
+        page: Any, live_server: Any, northwind: Organization, artifacts: Path) -> None:
+    sign_in_at_provider(page, live_server, "Google", "intruder", artifacts)
+    text = refusal_on_sign_in_page(page, live_server, artifacts, "workspace-not-pinned")
+    assert "Google Workspace your organization has not registered" in text
+    assert not page.get_by_role("button", name="Sign out").is_visible()
+    assert AuthEvent.objects.get(tag=Tag.OIDC_FAILED).reason == "workspace_not_pinned"
+    assert not ExternalIdentity.objects.exists()
 
 
 def test_microsoft_sign_in_journey(page: Any, live_server: Any, northwind: Organization,

@@ -42,6 +42,7 @@ EXPECTED = {
     ("google", "consumer"): "google_not_workspace",
     ("google", "gmail"): "unknown_address",
     ("google", "fabrikam"): "unknown_address",
+    ("google", "intruder"): "workspace_not_pinned",
     ("google", "blocked"): "consent_blocked",
     ("microsoft", "alice"): "",
     ("microsoft", "bob"): "",

@@ -11,7 +11,10 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.messages import constants, get_messages
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
 from django.http import HttpResponse
 from django.test import Client
 from django.urls import reverse
@@ -25,6 +28,7 @@ from portal.accounts.models import (
 )
 from portal.audit.models import AuthEvent
 from portal.audit.tags import Tag
+from portal.signin.flows import oidc as flow
 from portal.signin.models import ExternalIdentity, UserSession
 from tests.factories import make_org, make_user
 from tests.signin.conftest import CONTOSO_TENANT, NORTHWIND_TENANT, Providers
@@ -164,6 +168,61 @@ def test_microsoft_account_without_email_uses_its_upn_within_a_registered_tenant
     assert signed_in_user(client) == User.objects.get(email="erin@northwind.example")
 
 
+def session_key(client: Client) -> str | None:
+    cookie = client.cookies.get(django_settings.SESSION_COOKIE_NAME)
+    return cookie.value if cookie is not None and cookie.value else None
+
+
+@pytest.mark.parametrize("provider", ["google", "microsoft"])
+def test_signing_in_again_in_one_browser_ends_the_first_session_and_cycles_the_key_once(
+        oidc: Providers, northwind: Organization, provider: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[str] = []
+    real_create = SessionStore.create
+
+    def counting_create(self: SessionStore) -> None:
+        real_create(self)
+        made.append(str(self.session_key))
+
+    monkeypatch.setattr(SessionStore, "create", counting_create)
+    client = Client()
+    sign_in(client, oidc, provider, "alice")
+    first_key = session_key(client)
+    assert first_key is not None and made == [first_key]  # no session at all before it
+    first = UserSession.objects.get()
+
+    sign_in(client, oidc, provider, "alice")
+    second_key = session_key(client)
+    # Exactly one new key for the second sign-in: cycled once, never twice.
+    assert made == [first_key, second_key] and second_key != first_key
+    first.refresh_from_db()
+    assert first.ended_at is not None
+    active = UserSession.objects.filter(ended_at__isnull=True)
+    assert list(active.values_list("session_key", flat=True)) == [second_key]
+    assert list(Session.objects.values_list("session_key", flat=True)) == [second_key]
+    assert AuthEvent.objects.filter(tag=Tag.OIDC_SUCCEEDED).count() == 2
+
+
+def test_linking_and_the_session_commit_together_or_not_at_all(
+        oidc: Providers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Auto-join, the identity link and finish_sign_in are one transaction."""
+    make_org("Northwind Logistics", ["northwind.example"], auto_join=True)
+    real_finish = flow.finish_sign_in
+
+    def finish_then_fail(*args: Any, **kwargs: Any) -> UserSession:
+        real_finish(*args, **kwargs)
+        raise RuntimeError("the database went away just before commit")
+
+    monkeypatch.setattr(flow, "finish_sign_in", finish_then_fail)
+    with pytest.raises(RuntimeError):
+        sign_in(Client(), oidc, "google", "bob")
+    assert not User.objects.filter(email="bob@northwind.example").exists()
+    assert not Membership.objects.exists()
+    assert not ExternalIdentity.objects.exists()
+    assert not UserSession.objects.exists()
+    assert not AuthEvent.objects.filter(tag=Tag.OIDC_SUCCEEDED).exists()
+
+
 def test_next_is_validated_at_start(oidc: Providers, northwind: Organization) -> None:
     response = sign_in(Client(), oidc, "google", "alice", next_url="//evil.example/steal")
     assert response["Location"] == "/"
@@ -233,6 +292,35 @@ def test_google_workspace_pinned_by_another_organization_is_refused(oidc: Provid
     GoogleWorkspaceDomain.objects.create(organization=other, domain="northwind.example")
     client = Client()
     refusal(client, sign_in(client, oidc, "google", "alice"), "organization_mismatch")
+
+
+def test_a_workspace_the_organization_did_not_pin_cannot_sign_in_as_its_member(
+        oidc: Providers, northwind: Organization) -> None:
+    """An unregistered Workspace whose token says alice@northwind.example (verified)."""
+    client = Client()
+    text = refusal(client, sign_in(client, oidc, "google", "intruder"), "workspace_not_pinned")
+    assert "Google Workspace your organization has not registered" in text
+    event = AuthEvent.objects.get(tag=Tag.OIDC_FAILED)
+    assert (event.user, event.organization, event.detail["hd"]) == (
+        User.objects.get(email="alice@northwind.example"), northwind,
+        "northwind-intruder.example")
+    assert not ExternalIdentity.objects.exists()
+    assert not UserSession.objects.exists()
+    # Alice's own Workspace still signs her in.
+    sign_in(client, oidc, "google", "alice")
+    assert signed_in_user(client) == User.objects.get(email="alice@northwind.example")
+
+
+def test_pinning_a_workspace_stops_an_identity_linked_from_another_one(oidc: Providers) -> None:
+    # Before Northwind pins anything, its verified domain admits any Workspace's account...
+    org = make_org("Northwind Logistics", ["northwind.example"])
+    make_user("alice@northwind.example", org)
+    sign_in(Client(), oidc, "google", "intruder")
+    assert ExternalIdentity.objects.get().subject == "google-intruder"
+    # ...and once it pins its own, the linked account of the other Workspace is refused.
+    GoogleWorkspaceDomain.objects.create(organization=org, domain="northwind.example")
+    client = Client()
+    refusal(client, sign_in(client, oidc, "google", "intruder"), "workspace_not_pinned")
 
 
 def test_google_workspace_domain_nobody_registered_is_refused(oidc: Providers) -> None:

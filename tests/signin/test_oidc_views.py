@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import requests
 import time_machine
+from django.apps import apps
 from django.conf import settings as django_settings
 from django.contrib.messages import get_messages
 from django.db import connection
@@ -20,7 +21,7 @@ from portal.audit.models import AuthEvent
 from portal.audit.tags import Tag
 from portal.core.clock import now
 from portal.signin.oidc import client as oidc_client
-from portal.signin.oidc.providers import configured_providers, get_provider
+from portal.signin.oidc.providers import configured_providers, get_provider, offer
 from tests.factories import make_org, make_user
 from tests.signin.conftest import Providers
 from tests.support.oidc.harness import follow_to_callback, free_port, path_of
@@ -28,6 +29,8 @@ from tests.support.oidc.harness import follow_to_callback, free_port, path_of
 GOOGLE_ONLY = {"google": {"client_id": "cid", "client_secret": "s",
                           "discovery_url": "https://accounts.example/.well-known/openid-configuration"},
                "microsoft": {"client_id": "", "client_secret": "", "discovery_url": "x"}}
+NO_PROVIDERS = {"google": {"client_id": "", "client_secret": "", "discovery_url": "x"},
+                "microsoft": {"client_id": "", "client_secret": "", "discovery_url": "x"}}
 
 
 def messages_of(response: Any) -> list[str]:
@@ -70,6 +73,49 @@ def test_sign_in_page_shows_the_configured_buttons(settings: Any) -> None:
     settings.OIDC_PROVIDERS = GOOGLE_ONLY
     page = Client().get(reverse("signin:start"), {"next": "/requests/"}).content.decode()
     assert "Sign in with Google" in page and "Sign in with Microsoft" not in page
+    assert "Use your company's Google\n     account, or we'll email you a link" in page
+    assert "Microsoft" not in page
+
+
+# --- pages that never fib ---------------------------------------------------------------------
+
+@pytest.mark.django_db
+def test_without_providers_the_sign_in_pages_promise_neither_google_nor_microsoft(
+        settings: Any) -> None:
+    settings.OIDC_PROVIDERS = NO_PROVIDERS
+    client = Client()
+    page = client.get(reverse("signin:start")).content.decode()
+    assert "We'll email you a link that\n     signs you in." in page
+    inbox = client.post(reverse("signin:start"), {"email": "alice@northwind.example"},
+                        follow=True).content.decode()
+    assert "Check your inbox" in inbox
+    for text in (page, inbox):
+        assert "Google" not in text and "Microsoft" not in text
+
+
+@pytest.mark.django_db
+def test_check_inbox_names_only_the_configured_provider(settings: Any) -> None:
+    settings.OIDC_PROVIDERS = GOOGLE_ONLY
+    inbox = Client().post(reverse("signin:start"), {"email": "alice@northwind.example"},
+                          follow=True).content.decode()
+    assert ("If your company uses Google Workspace, you can sign in with your Google account "
+            "instead.") in inbox
+    assert "Microsoft" not in inbox
+
+
+def test_the_offer_names_the_configured_providers_as_a_sentence_does(settings: Any) -> None:
+    settings.OIDC_PROVIDERS = NO_PROVIDERS
+    assert (bool(offer()), offer().names, offer().methods) == (False, "", "email link")
+    settings.OIDC_PROVIDERS = GOOGLE_ONLY
+    assert (offer().names, offer().suites, offer().methods) == (
+        "Google", "Google Workspace", "email link or Google")
+    settings.OIDC_PROVIDERS = {**GOOGLE_ONLY, "microsoft": GOOGLE_ONLY["google"]}
+    assert (offer().names, offer().methods) == ("Google or Microsoft",
+                                                "email link, Google or Microsoft")
+
+
+def test_the_admin_names_the_sign_in_app_in_words() -> None:
+    assert apps.get_app_config("signin").verbose_name == "Sign-in"
 
 
 @pytest.mark.django_db
@@ -205,30 +251,6 @@ def test_token_endpoint_timeout_is_a_plain_refusal(alice: None,
     assert response["Location"].startswith(reverse("signin:start"))
     assert messages_of(response)[0].startswith("Google is not answering right now.")
     assert AuthEvent.objects.get(tag=Tag.OIDC_FAILED).reason == "provider_unavailable"
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_code_the_provider_already_redeemed_is_refused(alice: None) -> None:
-    """The provider's single-use code is a second lock behind our single-use state."""
-    from portal.signin.flows import oidc as flow
-
-    client = Client()
-    callback = _callback(client)
-    assert client.get(callback)["Location"] == "/requests/"
-    # Put the used state back into a fresh browser session, as a thief with the cookie would.
-    thief = Client()
-    began = thief.get(reverse("signin:oidc_start", args=["google"]))
-    assert began.status_code == 302
-    session = thief.session
-    pending = session[flow.PENDING_KEY]
-    state_now = next(iter(pending))
-    query = dict(part.split("=", 1) for part in callback.split("?", 1)[1].split("&"))
-    pending[query["state"]] = pending.pop(state_now)
-    session[flow.PENDING_KEY] = pending
-    session.save()
-    response = thief.get(callback)
-    assert response["Location"].startswith(reverse("signin:start"))
-    assert AuthEvent.objects.filter(tag=Tag.OIDC_FAILED).get().reason == "code_rejected"
 
 
 @pytest.mark.django_db(transaction=True)

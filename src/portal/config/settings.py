@@ -66,6 +66,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "portal.core.context_processors.portal",
+                "portal.signin.context_processors.federation",
             ],
         },
     },
@@ -153,6 +154,8 @@ SIGNIN_RATE_LIMITS = {
     "code_ip": "20/15m", "code_address": "10/1d", "code_global": "300/h",
     # Audit rows written for cookie-less link loads, per client address.
     "link_audit_ip": "30/15m",
+    # Google/Microsoft refusals written to the audit trail, per client address.
+    "oidc_failures_ip": "50/15m",
 }
 # "Send another link" waits this long after the last request from the same browser.
 SIGNIN_RESEND_COOLDOWN_SECONDS = 60
@@ -164,6 +167,9 @@ SIGNIN_TICKET_COOKIE = "portal_signin_ticket"
 SIGNIN_PROBLEM_COOKIE = "portal_signin_problem"
 # Set at every sign-in: this browser has signed in as these addresses (signin/devices.py).
 SIGNIN_DEVICE_COOKIE = "portal_device"
+# The pending Google/Microsoft sign-in (state, nonce, PKCE verifier), signed, Path=/signin/oidc/,
+# ten minutes; named "__Secure-" + this wherever cookies are Secure (docs/oidc.md).
+SIGNIN_OIDC_COOKIE = "portal_oidc"
 OIDC_PROVIDERS = {
     "google": {"client_id": CONFIG.google_client_id,
                "client_secret": CONFIG.google_client_secret,

@@ -13,6 +13,13 @@ Articles are templates, not stored text, so the numbers they state (how long a l
 the From address) are read from settings when the page is rendered and cannot drift from
 what the portal actually does. Only files found in the folder can be shown: a slug is looked
 up in that list, never joined onto a path.
+
+The same goes for the ways in: an article mentions Google or Microsoft only through
+``federation`` (``portal.signin.context_processors``), so it names only the providers that
+are configured. ``needs: federation`` in the header hides an article (from the index, and
+its address answers 404) while no provider is configured, and ``{federation}`` or
+``{suites}`` in its title or summary become the configured names ("Google or Microsoft",
+"Google Workspace").
 """
 
 from __future__ import annotations
@@ -28,22 +35,46 @@ from django.http import HttpRequest
 from django.template import engines
 from django.utils.safestring import SafeString
 
+from portal.signin.oidc.providers import offer
+
 ARTICLES_DIR = Path(__file__).resolve().parent / "articles"
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _HEADER_RE = re.compile(r"\A\s*\{% comment %\}(?P<body>.*?)\{% endcomment %\}", re.DOTALL)
+# What an article's ``needs:`` may name: something the portal may or may not offer.
+NEEDS = ("", "federation")
 
 
 class ArticleFileError(Exception):
     """An article file is missing its header; raised at load, so a broken file is noticed."""
 
 
+def _fill(text: str) -> str:
+    """Name the configured providers where a header says ``{federation}`` or ``{suites}``."""
+    offered = offer()
+    return text.format(federation=offered.names, suites=offered.suites)
+
+
 @dataclass(frozen=True)
 class Article:
     slug: str
-    title: str
-    summary: str
+    title_text: str  # as written in the header, ``{federation}`` not yet filled in
+    summary_text: str
     order: int
     source: str
+    needs: str = ""
+
+    @property
+    def title(self) -> str:
+        return _fill(self.title_text)
+
+    @property
+    def summary(self) -> str:
+        return _fill(self.summary_text)
+
+    @property
+    def available(self) -> bool:
+        """Say whether this portal offers what the article is about."""
+        return self.needs != "federation" or bool(offer())
 
 
 def _parse(path: Path) -> Article:
@@ -62,8 +93,12 @@ def _parse(path: Path) -> Article:
         order = int(fields.get("order", "1000"))
     except ValueError:
         raise ArticleFileError(f"{path.name}: order must be a whole number") from None
-    return Article(slug=path.stem, title=fields["title"], summary=fields.get("summary", ""),
-                   order=order, source=text)
+    needs = fields.get("needs", "")
+    if needs not in NEEDS:
+        raise ArticleFileError(f"{path.name}: needs must be one of {', '.join(NEEDS[1:])}")
+    return Article(slug=path.stem, title_text=fields["title"],
+                   summary_text=fields.get("summary", ""), order=order, source=text,
+                   needs=needs)
 
 
 @cache
@@ -71,12 +106,17 @@ def all_articles() -> tuple[Article, ...]:
     """Return every article, in index order."""
     found = [_parse(path) for path in sorted(ARTICLES_DIR.glob("*.html"))
              if SLUG_RE.match(path.stem)]
-    return tuple(sorted(found, key=lambda a: (a.order, a.title)))
+    return tuple(sorted(found, key=lambda a: (a.order, a.title_text)))
+
+
+def available_articles() -> list[Article]:
+    """Return the articles about what this portal offers, in index order."""
+    return [a for a in all_articles() if a.available]
 
 
 def find(slug: str) -> Article | None:
-    """Return the article called ``slug``, or ``None``."""
-    return next((a for a in all_articles() if a.slug == slug), None)
+    """Return the article called ``slug`` if this portal shows it, or ``None``."""
+    return next((a for a in available_articles() if a.slug == slug), None)
 
 
 def duration_text(seconds: int) -> str:

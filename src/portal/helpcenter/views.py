@@ -11,7 +11,7 @@ from portal.helpcenter import articles
 
 @require_safe
 def index(request: HttpRequest) -> HttpResponse:
-    return render(request, "helpcenter/index.html", {"articles": articles.all_articles()})
+    return render(request, "helpcenter/index.html", {"articles": articles.available_articles()})
 
 
 @require_safe
@@ -19,6 +19,6 @@ def article(request: HttpRequest, slug: str) -> HttpResponse:
     found = articles.find(slug)
     if found is None:
         raise Http404("No such article")
-    others = [a for a in articles.all_articles() if a.slug != found.slug]
+    others = [a for a in articles.available_articles() if a.slug != found.slug]
     return render(request, "helpcenter/article.html", {
         "article": found, "body": articles.render_article(found, request), "others": others})

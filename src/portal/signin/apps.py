@@ -4,6 +4,7 @@ from django.apps import AppConfig
 class SigninConfig(AppConfig):
     name = "portal.signin"
     label = "signin"
+    verbose_name = "Sign-in"  # the admin's heading; without it Django shows "SIGNIN"
 
     def ready(self) -> None:
         from portal.mail import renderers

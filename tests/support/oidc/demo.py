@@ -131,6 +131,11 @@ GOOGLE_DEMO: tuple[DemoAccount, ...] = (
     _google("fabrikam", "erin@fabrikam.example",
             "refused: Workspace fabrikam.example is not registered (no account uses it)",
             hd="fabrikam.example"),
+    # A Workspace nobody registered, whose admin gave one of its users Alice's address:
+    # Northwind pinned its own Workspace domain, so no other Workspace speaks for it.
+    _google("intruder", "alice@northwind.example",
+            "refused: claims Alice's address from a Workspace Northwind did not pin",
+            hd="northwind-intruder.example"),
     DemoAccount("blocked", "refused: IT policy has not approved the portal (consent blocked)",
                 error={"error": "admin_policy_enforced",
                        "error_description": "The administrator has blocked this app."}),

@@ -1,19 +1,24 @@
 """Sign in with Google / Microsoft: from the button to a signed-in session.
 
-``begin`` remembers a fresh ``state``, ``nonce`` and PKCE verifier in this browser's session
+``begin`` adds a fresh ``state``, ``nonce`` and PKCE verifier to this browser's pending
+sign-ins (a signed cookie, ``portal.signin.oidc.pending``; nothing is stored on the server)
 and returns the provider's authorization URL. ``complete`` takes the callback: it checks
 the state belongs to this browser (and uses it up), trades the code for tokens, validates
 the ID token, applies the provider's rules and the organization's policy, links the
-external identity and starts the session. Every refusal is a ``FederationError`` with a
-reason for the audit trail and a sentence for the person; each one is recorded here.
+external identity and ends in ``finish_sign_in``, the one exit of every way in. Every
+refusal is a ``FederationError`` with a reason for the audit trail and a sentence for the
+person; each one is recorded here (at most a bounded number per IP, see
+``_record_failure``).
 
-Network calls (discovery, JWKS, token endpoint) all happen before the one transaction that
-links the identity, writes the audit event and starts the session.
+Transaction shape of a callback: first every network call (discovery, token endpoint,
+JWKS), outside any transaction; then one ``transaction.atomic`` block that joins the
+organization (auto-join), links the identity and calls ``finish_sign_in`` (session key
+cycled once, previous session row ended, links revoked, audit row, session row). Either
+all of it commits or none of it does.
 """
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +44,9 @@ from portal.accounts.services import (
 )
 from portal.audit.services import record_event
 from portal.audit.tags import Tag
+from portal.core import ratelimit
 from portal.core.clock import now
-from portal.core.http import safe_next
+from portal.core.http import client_ip, safe_next
 from portal.signin.flows.finish import finish_sign_in
 from portal.signin.models import ExternalIdentity
 from portal.signin.oidc import client as oidc_client
@@ -62,6 +68,7 @@ from portal.signin.oidc.errors import (
     StaffUseEmailLink,
     StateMismatch,
     TenantNotRegistered,
+    WorkspaceNotPinned,
 )
 from portal.signin.oidc.id_token import (
     Expected,
@@ -69,13 +76,9 @@ from portal.signin.oidc.id_token import (
     resolve_issuer,
     validate_id_token,
 )
+from portal.signin.oidc.pending import PendingSignIn, PendingSignIns, mark_used, started_at, too_old
 from portal.signin.oidc.providers import GOOGLE, LABELS, MICROSOFT, Provider, get_provider
 
-PENDING_KEY = "signin_oidc_pending"
-# A sign-in left at the provider's page longer than this must start again.
-PENDING_MAX_AGE = 600
-# Several tabs may start a sign-in at once; keep only the newest few.
-PENDING_MAX = 5
 # Google documents both spellings of its issuer; both mean the same account.
 ISSUER_ALIASES = {"https://accounts.google.com": ("accounts.google.com",)}
 # Error descriptions that mean "an administrator has not approved this app" (Entra ID):
@@ -119,17 +122,39 @@ def _configured(name: str) -> Provider:
 
 def _record_failure(request: HttpRequest, provider_name: str, error: FederationError,
                     trace: _Trace | None = None) -> None:
+    """Write the refusal's audit row; from one IP, at most a bounded number per window.
+
+    Refusals need no account and (since the pending sign-in lives in a cookie) store
+    nothing else, so without a bound a script could write audit rows without end by
+    fetching the start or callback URL. Within ``SIGNIN_RATE_LIMITS["oidc_failures_ip"]``
+    each refusal is recorded; the first one past it says that later ones from this address
+    are not, until the window ends. The refusal itself is the same either way.
+    """
     trace = trace or _Trace()
+    extra: dict[str, Any] = {}
+    rate = ratelimit.Rate.parse(settings.SIGNIN_RATE_LIMITS["oidc_failures_ip"])
+    try:
+        decision = ratelimit.hit("oidc_failure_audit", client_ip(request), rate)
+    except ratelimit.RateLimitUnavailable:
+        decision = None  # nothing to count with: record, as before the bound existed
+    if decision is not None and not decision.allowed:
+        if decision.count > rate.limit + 1:
+            return
+        extra["further_failures_unrecorded"] = True
     record_event(Tag.OIDC_FAILED, request=request, email=trace.email or error.email,
                  user=trace.user or error.user,
                  organization=trace.organization or error.organization,
-                 reason=error.reason, provider=provider_name, **error.detail)
+                 reason=error.reason, provider=provider_name, **error.detail, **extra)
 
 
 # --- begin ---------------------------------------------------------------------------------
 
-def begin(request: HttpRequest, provider_name: str, next_url: str | None) -> str:
-    """Remember a new sign-in in this browser's session; return the provider's URL."""
+def begin(request: HttpRequest, provider_name: str, next_url: str | None,
+          pending: PendingSignIns) -> str:
+    """Add a new sign-in to this browser's ``pending`` ones; return the provider's URL.
+
+    Nothing is written on the server: the caller sends ``pending`` back in its cookie.
+    """
     try:
         provider = _configured(provider_name)
         discovery = oidc_client.fetch_discovery(provider)
@@ -137,37 +162,35 @@ def begin(request: HttpRequest, provider_name: str, next_url: str | None) -> str
         error.next_url = safe_next(next_url)
         _record_failure(request, provider_name, error)
         raise
-    state = secrets.token_urlsafe(32)
-    nonce = secrets.token_urlsafe(32)
-    verifier = secrets.token_urlsafe(64)  # 86 characters: within PKCE's 43..128
-    pending: dict[str, dict[str, Any]] = dict(request.session.get(PENDING_KEY) or {})
-    pending[state] = {"provider": provider.name, "nonce": nonce, "verifier": verifier,
-                      "next": safe_next(next_url), "started": now().timestamp()}
-    for stale in sorted(pending, key=lambda s: pending[s]["started"])[:-PENDING_MAX]:
-        del pending[stale]
-    request.session[PENDING_KEY] = pending
+    entry = pending.start(provider.name, safe_next(next_url))
     return oidc_client.authorization_url(provider, discovery,
                                          redirect_uri=redirect_uri(provider.name),
-                                         state=state, nonce=nonce, code_verifier=verifier)
+                                         state=entry.state, nonce=entry.nonce,
+                                         code_verifier=entry.verifier)
 
 
 # --- complete ------------------------------------------------------------------------------
 
-def complete(request: HttpRequest, provider_name: str) -> Completed:
-    """Finish the sign-in the provider sent back; return who signed in and where to go."""
+def complete(request: HttpRequest, provider_name: str, pending: PendingSignIns) -> Completed:
+    """Finish the sign-in the provider sent back; return who signed in and where to go.
+
+    The sign-in is taken out of ``pending`` whatever the outcome; the caller sends
+    ``pending`` back in its cookie, so a reload of the callback finds nothing.
+    """
     trace = _Trace()
     try:
-        return _complete(request, provider_name, trace)
+        return _complete(request, provider_name, pending, trace)
     except FederationError as error:
         error.next_url = trace.next_url  # the sign-in page keeps where the person was going
         _record_failure(request, provider_name, error, trace)
         raise
 
 
-def _complete(request: HttpRequest, provider_name: str, trace: _Trace) -> Completed:
+def _complete(request: HttpRequest, provider_name: str, pending: PendingSignIns,
+              trace: _Trace) -> Completed:
     provider = _configured(provider_name)
-    pending = _take_pending(request, provider, request.GET.get("state", ""))
-    trace.next_url = safe_next(pending["next"])
+    entry = _take_pending(pending, provider, request.GET.get("state", ""))
+    trace.next_url = safe_next(entry.next_url)
     error = request.GET.get("error", "")
     if error:
         raise _provider_refusal(provider, error, request.GET.get("error_description", ""))
@@ -178,26 +201,31 @@ def _complete(request: HttpRequest, provider_name: str, trace: _Trace) -> Comple
     _check_response_issuer(provider, discovery, request.GET.get("iss"))
     tokens = oidc_client.exchange_code(provider, discovery, code=code,
                                        redirect_uri=redirect_uri(provider.name),
-                                       code_verifier=pending["verifier"])
-    claims, issuer = _verified_claims(provider, discovery, tokens, pending["nonce"])
+                                       code_verifier=entry.verifier)
+    claims, issuer = _verified_claims(provider, discovery, tokens, entry.nonce)
     return _sign_in(request, provider, claims, issuer, trace.next_url, trace)
 
 
-def _take_pending(request: HttpRequest, provider: Provider, state: str) -> dict[str, Any]:
+def _take_pending(pending: PendingSignIns, provider: Provider, state: str) -> PendingSignIn:
     """Return (and use up) the sign-in this browser started with ``state``.
 
-    The entry leaves the session before anything else happens, so a callback URL works
-    once: reloading it, or replaying it later, finds nothing. A ``state`` this browser never
-    issued (a login-CSRF attempt: someone else's code pushed into our callback) finds
-    nothing too.
+    The entry leaves the pending sign-ins before anything else happens and the state is
+    marked used, so a callback URL works once: reloading it, or replaying it later with a
+    copy of the old cookie, finds nothing. A ``state`` this browser never issued (a
+    login-CSRF attempt: someone else's code pushed into our callback) finds nothing too.
     """
-    pending: dict[str, dict[str, Any]] = dict(request.session.get(PENDING_KEY) or {})
-    entry = pending.pop(state, None) if state else None
-    request.session[PENDING_KEY] = pending
-    if entry is None or entry.get("provider") != provider.name:
+    entry = pending.take(state)
+    if entry is None or entry.provider != provider.name:
+        started = started_at(state) if state else None
+        # Our own state, but no cookie holds it any more: after ten minutes that is
+        # most likely a person who took too long (the cookie expired), so say that.
+        if started is not None and too_old(started):
+            raise SignInTooSlow(provider.label)
         raise StateMismatch(provider.label, state_present=bool(state))
-    if now().timestamp() - float(entry["started"]) > PENDING_MAX_AGE:
+    if too_old(entry.started):
         raise SignInTooSlow(provider.label)
+    if not mark_used(entry.state):
+        raise StateMismatch(provider.label, state_present=True, replayed=True)
     return entry
 
 
@@ -303,15 +331,21 @@ def _check_google_domain(provider: Provider, claims: dict[str, Any], email: str,
     Only the ``hd`` claim of the signed ID token counts; the ``hd`` request parameter is a
     hint anyone can edit. Without ``hd`` Google is not authoritative for a non-Gmail
     address (a consumer account can be made with any address and kept after leaving).
+    An organization that pinned Workspace domains has named its Workspaces: a token from
+    any other one is refused, whatever address it carries. Only an organization that
+    pinned none is admitted by its verified email domains.
     """
     hd = claims.get("hd")
     if not isinstance(hd, str) or not hd:
         raise DomainNotRegistered(provider.label, reason="google_not_workspace")
-    pinned = GoogleWorkspaceDomain.objects.filter(domain=hd.strip().lower()).first()
+    hd = hd.strip().lower()
+    pinned = GoogleWorkspaceDomain.objects.filter(domain=hd).first()
     if pinned is not None:
         if pinned.organization_id != organization.pk:
             raise OrganizationMismatch(provider.label, hd=hd)
         return
+    if GoogleWorkspaceDomain.objects.filter(organization=organization).exists():
+        raise WorkspaceNotPinned(provider.label, hd=hd)
     if email and OrganizationDomain.objects.filter(
             organization=organization, domain=domain_of(email), verified=True).exists():
         return

@@ -117,6 +117,15 @@ class DomainNotRegistered(FederationError):
                 + EMAIL_LINK_HINT + ".")
 
 
+class WorkspaceNotPinned(FederationError):
+    """The organization pinned its Workspace domains; the token's ``hd`` is none of them."""
+
+    reason = "workspace_not_pinned"
+    template = ("That {provider} account belongs to a Google Workspace your organization has "
+                "not registered with this portal. Sign in with your organization's own "
+                "Workspace account, or " + EMAIL_LINK_HINT + ".")
+
+
 class TenantNotRegistered(FederationError):
     reason = "tenant_not_registered"
     template = ("That {provider} account belongs to a Microsoft 365 organization that is not "

@@ -3,6 +3,8 @@
 The environment is read once, in ``portal.config.env``; ``settings.OIDC_PROVIDERS`` carries
 the result. This module turns it into small immutable records and answers the two questions
 pages and flows ask: which providers can be offered here, and what is provider ``name``?
+``offer()`` answers the third, for every page and help text that mentions federated sign-in:
+what may it name, so that it never promises a button the sign-in page does not have?
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ MICROSOFT = "microsoft"
 # Display order on the sign-in page, and the only provider names the URLs accept.
 KNOWN = (GOOGLE, MICROSOFT)
 LABELS = {GOOGLE: "Google", MICROSOFT: "Microsoft"}
+# The product a customer's IT runs, as help texts name it ("if your company uses …").
+SUITES = {GOOGLE: "Google Workspace", MICROSOFT: "Microsoft 365"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,56 @@ class Provider:
     @property
     def button_text(self) -> str:
         return f"Sign in with {self.label}"
+
+    @property
+    def suite(self) -> str:
+        return SUITES[self.name]
+
+
+def join_or(words: list[str]) -> str:
+    """Join ``words`` as a sentence lists choices: "A", "A or B", "A, B or C"."""
+    if len(words) < 2:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+@dataclass(frozen=True)
+class Offer:
+    """The federated sign-in this portal offers, worded for pages and help texts.
+
+    False when no provider is configured, so ``{% if federation %}`` leaves out every
+    sentence about Google and Microsoft, and names only the configured ones otherwise.
+    """
+
+    providers: tuple[Provider, ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.providers)
+
+    @property
+    def names(self) -> str:
+        """Name the configured providers: "Google or Microsoft", "Google", or "" for none."""
+        return join_or([p.label for p in self.providers])
+
+    @property
+    def suites(self) -> str:
+        """Name their products: "Google Workspace or Microsoft 365", "Microsoft 365", or ""."""
+        return join_or([p.suite for p in self.providers])
+
+    @property
+    def methods(self) -> str:
+        """Name every way in: "email link, Google or Microsoft", or just "email link"."""
+        return join_or(["email link", *(p.label for p in self.providers)])
+
+    @property
+    def google(self) -> bool:
+        """Say whether Sign in with Google is offered."""
+        return any(p.name == GOOGLE for p in self.providers)
+
+    @property
+    def microsoft(self) -> bool:
+        """Say whether Sign in with Microsoft is offered."""
+        return any(p.name == MICROSOFT for p in self.providers)
 
 
 def get_provider(name: str) -> Provider | None:
@@ -67,3 +121,8 @@ def configured_providers(organization: Organization | None = None) -> list[Provi
     if organization is not None:
         found = [p for p in found if organization.allows(p.name)]
     return found
+
+
+def offer() -> Offer:
+    """Return what pages may say about federated sign-in: only the configured providers."""
+    return Offer(tuple(configured_providers()))

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 
 from portal.signin.flows import oidc as flow
 from portal.signin.oidc.errors import FederationError
+from portal.signin.oidc.pending import PendingSignIns
 from portal.signin.oidc.providers import get_provider
 
 
@@ -40,11 +41,14 @@ def _no_referrer(response: HttpResponse) -> HttpResponse:
 def start(request: HttpRequest, provider: str) -> HttpResponse:
     if get_provider(provider) is None:
         raise Http404("No such sign-in provider.")
+    pending = PendingSignIns.read(request)
     try:
-        url = flow.begin(request, provider, request.GET.get("next"))
+        url = flow.begin(request, provider, request.GET.get("next"), pending)
     except FederationError as error:
         return _refuse(request, error)
-    return HttpResponseRedirect(url)
+    response = HttpResponseRedirect(url)
+    pending.write(response)
+    return response
 
 
 @never_cache
@@ -53,8 +57,12 @@ def start(request: HttpRequest, provider: str) -> HttpResponse:
 def callback(request: HttpRequest, provider: str) -> HttpResponse:
     if get_provider(provider) is None:
         raise Http404("No such sign-in provider.")
+    pending = PendingSignIns.read(request)
     try:
-        completed = flow.complete(request, provider)
+        completed = flow.complete(request, provider, pending)
     except FederationError as error:
-        return _refuse(request, error)
-    return _no_referrer(redirect(completed.next_url))
+        response = _refuse(request, error)
+    else:
+        response = _no_referrer(redirect(completed.next_url))
+    pending.write(response)  # the used sign-in leaves the cookie, success or not
+    return response
