@@ -136,9 +136,10 @@ PORTAL_DEV_MAIL_DIR = CONFIG.dev_mail_dir if DEBUG else ""
 
 # Sign-in
 MAGIC_LINK_TTL_SECONDS = CONFIG.magic_link_ttl
-# Fixed windows, shared across processes (Redis or the database): per address, per IP, all.
-SIGNIN_RATE_LIMITS = {"address": "5/15m", "ip": "30/15m", "global": "600/m",
-                      "code_ip": "20/15m"}  # one-time-code tries per IP
+# Sliding windows, shared across processes (Redis or the database), from SIGNIN_LIMIT_*:
+# per address, per device (a browser that signed in as the address before), per client IP,
+# overall, and one-time-code tries per client IP (portal.core.ratelimit).
+SIGNIN_RATE_LIMITS = dict(CONFIG.signin_limits)
 # "Send another link" waits this long after the last request from the same browser.
 SIGNIN_RESEND_COOLDOWN_SECONDS = 60
 # Set when a browser asks for a link; a link opened with it signs in with one click (rule 6).

@@ -197,19 +197,21 @@ def _decide_database(windows: Sequence[_Window], at_us: int) -> tuple[bool, list
     postgres = connection.vendor == "postgresql"
     # One scalar pair per key: how many attempts are inside the window, and when full,
     # when the newest `limit`-th attempt leaves (the one that must go before another fits).
+    # Only quoted names and loop numbers are formatted in; every value is a bound parameter.
+    live = f"FROM {table} WHERE {key} = %s AND {expires} > %s"
     tally_sql = " UNION ALL ".join(
-        f"SELECT {n}, (SELECT COUNT(*) FROM {table} WHERE {key} = %s AND {expires} > %s), "
-        f"(SELECT {expires} FROM {table} WHERE {key} = %s AND {expires} > %s "
-        f"ORDER BY {expires} DESC LIMIT 1 OFFSET %s)"
+        f"SELECT {n}, (SELECT COUNT(*) {live}), "
+        f"(SELECT {expires} {live} ORDER BY {expires} DESC LIMIT 1 OFFSET %s)"
         for n in range(len(windows)))
-    tally_params: list[object] = []
+    tally_params: list[str | int] = []
     for window in windows:
         tally_params += [window.key, at_us, window.key, at_us, window.rate.limit - 1]
     # Bounded housekeeping: expired rows of any key, HOUSEKEEPING_BATCH at most. On
     # PostgreSQL rows another decision is already deleting are skipped, not waited for.
     skip_locked = " FOR UPDATE SKIP LOCKED" if postgres else ""
-    housekeeping_sql = (f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} "
-                        f"WHERE {expires} <= %s LIMIT {HOUSEKEEPING_BATCH}{skip_locked})")
+    housekeeping_sql = (
+        f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} "  # noqa: S608
+        f"WHERE {expires} <= %s LIMIT {HOUSEKEEPING_BATCH}{skip_locked})")
     with transaction.atomic(), connection.cursor() as cursor:
         if postgres:
             # One advisory lock per key, taken in sorted order so two decisions over
@@ -217,7 +219,7 @@ def _decide_database(windows: Sequence[_Window], at_us: int) -> tuple[bool, list
             # needs none: BEGIN IMMEDIATE (config/env.py) already holds its write lock.
             cursor.execute("SELECT pg_advisory_xact_lock(k) FROM unnest(%s::bigint[]) AS k",
                            [sorted({_lock_id(w.key) for w in windows})])
-        cursor.execute(tally_sql, tally_params)  # noqa: S608 - names quoted, values bound
+        cursor.execute(tally_sql, tally_params)
         rows = sorted(cursor.fetchall())
         tallies = [_Tally(int(count), int(free) if free is not None else None)
                    for _, count, free in rows]
@@ -225,7 +227,7 @@ def _decide_database(windows: Sequence[_Window], at_us: int) -> tuple[bool, list
         if admitted:
             RateLimitHit.objects.bulk_create(
                 RateLimitHit(key=w.key, expires_at_us=at_us + w.window_us) for w in windows)
-            cursor.execute(housekeeping_sql, [at_us])  # noqa: S608 - as above
+            cursor.execute(housekeeping_sql, [at_us])
     return admitted, tallies
 
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-# ASCII digits only: ``\d`` would also accept other scripts' digits ("５/m"). The digit
+# ASCII digits only: ``\d`` would also accept other scripts' digits (fullwidth 5). The digit
 # counts are capped so that a pasted run of digits cannot become a huge number.
 _RATE = re.compile(r"([0-9]{1,7})/([0-9]{0,5})([smhd])")
 # Every admitted attempt is stored until it leaves its window, so a limit is also the
