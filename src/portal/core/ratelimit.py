@@ -167,8 +167,8 @@ def _decide_redis(windows: Sequence[_Window], at_us: int) -> tuple[bool, list[_T
     args: list[str | int] = [f"{at_us}-{secrets.token_hex(8)}", str(at_us)]
     for window in windows:
         # The key outlives its newest attempt by a second, so an idle key disappears.
-        args += [window.rate.limit, str(at_us - window.window_us), window.rate.window * 1000
-                 + 1000]
+        lifetime_ms = (window.rate.window + 1) * 1000
+        args += [window.rate.limit, str(at_us - window.window_us), lifetime_ms]
     try:
         client = _redis()
         # register_script only hashes the text; the call is EVALSHA (EVAL once after a
