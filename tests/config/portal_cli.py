@@ -13,7 +13,8 @@ PROPER_KEY = "k" * 50
 # What the test process carries (pytest-django's settings module, settings_test's defaults)
 # must not leak into a subprocess that is meant to see only what the test gives it.
 _INHERITED = ("PORTAL_", "DATABASE_URL", "REDIS_URL", "SMTP_", "DKIM_", "GOOGLE_", "MICROSOFT_",
-              "MAGIC_LINK_", "SESSION_", "DJANGO_", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS")
+              "MAGIC_LINK_", "SESSION_", "DJANGO_", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS",
+              "SIGNIN_")
 
 
 def clean_env(**variables: str) -> dict[str, str]:

@@ -37,6 +37,11 @@ BAD_VALUES: dict[str, list[str]] = {
     "MICROSOFT_DISCOVERY_URL": ["login.microsoftonline.com", "https://[bad"],
     "WEB_CONCURRENCY": ["many", "0"],
     "DKIM_PRIVATE_KEY_FILE": ["/nonexistent/dkim.pem"],  # with a selector, see below
+    "SIGNIN_LIMIT_PER_ADDRESS": ["5", "5/15", "0/15m", "5/0m", "five/15m", "5 per 15m"],
+    "SIGNIN_LIMIT_PER_DEVICE": ["5/15x", "-5/15m", "5/15m/device"],
+    "SIGNIN_LIMIT_PER_IP": ["50", "50/1.5m", "50/15M", "10000000/15m"],
+    "SIGNIN_LIMIT_OVERALL": ["600/minute", "600/31d", "\uff16\uff10\uff10/m"],
+    "SIGNIN_CODE_LIMIT_PER_IP": ["20/", "/15m", "20/15m\nx"],
 }
 
 # Free text: any value is acceptable, so the check is that the value is read, where it goes.
@@ -114,6 +119,21 @@ def test_free_text_variable_is_read(variable: str, value_and_field: tuple[str, s
     read = getattr(load({**DEV, variable: value}), field)
     expected = value if variable == "SMTP_PASSWORD" else value.strip()
     assert read == ([expected] if isinstance(read, list) else expected)
+
+
+def test_signin_limits_default_to_the_documented_rates() -> None:
+    assert load(DEV).signin_limits == {"address": "5/15m", "device": "5/15m", "ip": "50/15m",
+                                       "global": "600/m", "code_ip": "20/15m"}
+    assert {key: env.default_of(name) for key, name in env.SIGNIN_LIMIT_VARIABLES.items()} == (
+        load(DEV).signin_limits)
+
+
+@pytest.mark.parametrize(("variable", "key"), [
+    (name, key) for key, name in env.SIGNIN_LIMIT_VARIABLES.items()])
+def test_each_signin_limit_is_read_from_its_variable(variable: str, key: str) -> None:
+    limits = load({**DEV, variable: " 7/2h "}).signin_limits
+    assert limits[key] == "7/2h"
+    assert [k for k, rate in limits.items() if rate == "7/2h"] == [key]
 
 
 def test_dkim_selector_without_key_names_the_key_file() -> None:

@@ -36,6 +36,7 @@ def _settings(tmp_path: Path, **variables: str) -> dict[str, object]:
     ("PORTAL_BASE_URL", "https://[::1"),
     ("DKIM_SELECTOR", "portal"),
     ("WEB_CONCURRENCY", "lots"),
+    ("SIGNIN_LIMIT_PER_IP", "50"),
 ])
 def test_bad_variable_stops_portal_with_one_line_naming_it(variable: str, value: str) -> None:
     expect = "DKIM_PRIVATE_KEY_FILE" if variable == "DKIM_SELECTOR" else variable
@@ -97,3 +98,13 @@ def test_diffsettings_runs_in_production_mode(tmp_path: Path) -> None:
                         PORTAL_VAR_DIR=str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "SESSION_COOKIE_SECURE = True" in result.stdout
+
+
+def test_signin_limits_reach_the_settings_from_the_environment(tmp_path: Path) -> None:
+    result = run_portal("shell", "-c", "import json; from django.conf import settings; "
+                        "print(json.dumps(settings.SIGNIN_RATE_LIMITS))",
+                        PORTAL_DEBUG="true", PORTAL_VAR_DIR=str(tmp_path),
+                        SIGNIN_LIMIT_PER_IP="80/15m", SIGNIN_LIMIT_OVERALL="1000/m")
+    assert result.returncode == 0, result.stderr
+    limits = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (limits["ip"], limits["global"], limits["address"]) == ("80/15m", "1000/m", "5/15m")

@@ -17,6 +17,8 @@ from urllib.parse import SplitResult, urlsplit
 
 import dj_database_url
 
+from portal.core.rates import Rate
+
 BASE_DIR = Path(__file__).resolve().parents[3]
 VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", "").strip() or BASE_DIR / "var")
 
@@ -66,6 +68,17 @@ VARIABLES: tuple[Variable, ...] = (
              "every email."),
     Variable("PORTAL_BRAND", "Cloud Sentry", "Name shown on pages and in emails."),
     Variable("MAGIC_LINK_TTL_SECONDS", "900", "How long a sign-in link stays valid."),
+    Variable("SIGNIN_LIMIT_PER_ADDRESS", "5/15m", "Link requests for one email address in "
+             "any window: `N/[M]unit`, unit `s`, `m`, `h` or `d` (5 in any 15 minutes)."),
+    Variable("SIGNIN_LIMIT_PER_DEVICE", "5/15m", "Links for an address asked from a browser "
+             "that has signed in as it before: its own allowance, so a stranger spending the "
+             "address's allowance cannot lock the owner out."),
+    Variable("SIGNIN_LIMIT_PER_IP", "50/15m", "Link requests from one client address (IPv6: "
+             "one /64). Enough for one office behind one NAT address asking all at once."),
+    Variable("SIGNIN_LIMIT_OVERALL", "600/m", "Link requests for the whole portal. Refused "
+             "requests do not count."),
+    Variable("SIGNIN_CODE_LIMIT_PER_IP", "20/15m", "One-time-code tries from one client "
+             "address (IPv6: one /64), across all sign-in requests."),
     Variable("DKIM_SELECTOR", "(unset)", "DKIM selector; with DKIM_PRIVATE_KEY_FILE, outgoing "
              "mail is signed."),
     Variable("DKIM_PRIVATE_KEY_FILE", "(unset)", "PEM file of the DKIM private key."),
@@ -187,6 +200,30 @@ def _discovery_url(env: Mapping[str, str], name: str) -> str:
     return raw
 
 
+# Settings key of SIGNIN_RATE_LIMITS (what callers of portal.core.ratelimit read) and the
+# variable that sets it.
+SIGNIN_LIMIT_VARIABLES = {
+    "address": "SIGNIN_LIMIT_PER_ADDRESS",
+    "device": "SIGNIN_LIMIT_PER_DEVICE",
+    "ip": "SIGNIN_LIMIT_PER_IP",
+    "global": "SIGNIN_LIMIT_OVERALL",
+    "code_ip": "SIGNIN_CODE_LIMIT_PER_IP",
+}
+
+
+def _signin_limits(env: Mapping[str, str]) -> dict[str, str]:
+    """Return the sign-in rate limits, each checked by ``Rate.parse`` (the limiter's own)."""
+    limits = {}
+    for key, name in SIGNIN_LIMIT_VARIABLES.items():
+        raw = _text(env, name, default_of(name))
+        try:
+            Rate.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(name, str(exc)) from None
+        limits[key] = raw
+    return limits
+
+
 def _host_of(base_url: str) -> str:
     host = urlsplit(base_url).hostname or "127.0.0.1"
     # ALLOWED_HOSTS compares IPv6 literals in their bracketed form, as in the Host header.
@@ -226,6 +263,7 @@ class Config:
     from_email: str
     brand: str
     magic_link_ttl: int
+    signin_limits: dict[str, str]  # SIGNIN_RATE_LIMITS: key -> rate string, e.g. "5/15m"
     dkim_selector: str
     dkim_private_key_file: str
     dkim_domain: str
@@ -285,6 +323,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         from_email=from_email,
         brand=_text(env, "PORTAL_BRAND", "Cloud Sentry"),
         magic_link_ttl=_int(env, "MAGIC_LINK_TTL_SECONDS", 900, minimum=60),
+        signin_limits=_signin_limits(env),
         dkim_selector=dkim_selector,
         dkim_private_key_file=dkim_key,
         dkim_domain=_text(env, "DKIM_DOMAIN", default_dkim_domain),

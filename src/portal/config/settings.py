@@ -144,14 +144,15 @@ PORTAL_DEV_MAIL_DIR = CONFIG.dev_mail_dir if DEBUG else ""
 
 # Sign-in
 MAGIC_LINK_TTL_SECONDS = CONFIG.magic_link_ttl
-# Fixed windows, shared across processes (Redis or the database): per address, per IP, all.
+# Sliding windows, shared across processes (Redis or the database), from SIGNIN_LIMIT_*:
+# per address, per device (a browser that signed in as the address before), per client IP,
+# overall, and one-time-code tries per client IP (portal.core.ratelimit).
 SIGNIN_RATE_LIMITS = {
-    "address": "5/15m", "ip": "50/15m", "global": "600/m",
-    # A browser that signed in as the address before: its own allowance (signin/devices.py).
-    "device": "5/15m",
-    # One-time-code tries: per client address, per address across requests (never reset by
-    # a new request), and overall.
-    "code_ip": "20/15m", "code_address": "10/1d", "code_global": "300/h",
+    **CONFIG.signin_limits,
+    # One-time-code tries per address across requests (a new request never restores them,
+    # NIST SP 800-63B-4 3.1.3.2) and overall; together with five per request and the
+    # per-IP limit they bound guessing at scale (docs/security.md, rule 11).
+    "code_address": "10/1d", "code_global": "300/h",
     # Audit rows written for cookie-less link loads, per client address.
     "link_audit_ip": "30/15m",
     # Google/Microsoft refusals written to the audit trail, per client address.

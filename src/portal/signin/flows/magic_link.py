@@ -181,7 +181,7 @@ def _request_limits(request: HttpRequest, address: str, ip: str) -> list[tuple[s
     if device:
         return [("signin-device", f"{device}:{address}", limits["device"]), overall]
     return [("signin-address", address, limits["address"]),
-            ("signin-ip", ratelimit.ip_subject(ip), limits["ip"]), overall]
+            ("signin-ip", ip or "unknown", limits["ip"]), overall]
 
 
 # --- Opening the link --------------------------------------------------------------------
@@ -255,7 +255,7 @@ def redeem_code(request: HttpRequest, code: str) -> SignedIn:
         pk=waiting.sign_in_id).first() if waiting else None)
     binding = tokens.clean_binding(request.COOKIES.get(settings.SIGNIN_BINDING_COOKIE))
     limits = settings.SIGNIN_RATE_LIMITS
-    counted = [("signin-code-ip", ratelimit.ip_subject(ip), limits["code_ip"]),
+    counted = [("signin-code-ip", ip or "unknown", limits["code_ip"]),
                ("signin-code-all", "all", limits["code_global"])]
     if sign_in is not None:
         counted.append(("signin-code-address", sign_in.email, limits["code_address"]))
@@ -336,7 +336,7 @@ def _audit_anonymous(tag: Tag, *, ip: str, agent: str, always: bool = False,
     """
     if not always:
         try:
-            decision = ratelimit.hit("signin-link-audit", ratelimit.ip_subject(ip),
+            decision = ratelimit.hit("signin-link-audit", ip or "unknown",
                                      settings.SIGNIN_RATE_LIMITS["link_audit_ip"])
         except ratelimit.RateLimitUnavailable:
             decision = None  # the record matters more than the bound while Redis is down
