@@ -35,6 +35,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before WhiteNoise, so static files carry the CSP and Permissions-Policy too.
+    "portal.core.security_headers.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -84,7 +86,6 @@ SESSION_COOKIE_AGE = CONFIG.session_max_seconds
 SESSION_IDLE_SECONDS = CONFIG.session_idle_seconds
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_NAME = "portal_session"
 CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 CSRF_FAILURE_VIEW = "portal.core.views.csrf_failure"
@@ -92,13 +93,32 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Secure cookies and HSTS need HTTPS, which production mode has and development does not.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
 if not DEBUG:
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 31536000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     CSRF_TRUSTED_ORIGINS = [CONFIG.base_url]
+
+
+def cookie_names(secure: bool) -> tuple[str, str, str]:
+    """Return the session, CSRF and sign-in binding cookie names for secure or plain HTTP.
+
+    Over HTTPS they carry the ``__Host-`` prefix (ASVS 3.3.1): a browser then keeps such a
+    cookie only if it is Secure, has ``Path=/`` and no Domain, so neither a plain-HTTP
+    page nor a sibling subdomain can plant or overwrite one (cookie tossing, session
+    fixation). Browsers refuse the prefix without Secure, so plain HTTP (development
+    mode) keeps the bare names.
+    """
+    prefix = "__Host-" if secure else ""
+    return (f"{prefix}portal_session", f"{prefix}csrftoken", f"{prefix}portal_signin_binding")
+
+
+# SIGNIN_BINDING_COOKIE is set when a browser asks for a link; a link opened with it signs
+# in with one click (rule 6). It must be set with path "/" (the prefix demands it).
+SESSION_COOKIE_NAME, CSRF_COOKIE_NAME, SIGNIN_BINDING_COOKIE = cookie_names(
+    secure=SESSION_COOKIE_SECURE)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -141,8 +161,6 @@ SIGNIN_RATE_LIMITS = {"address": "5/15m", "ip": "30/15m", "global": "600/m",
                       "code_ip": "20/15m"}  # one-time-code tries per IP
 # "Send another link" waits this long after the last request from the same browser.
 SIGNIN_RESEND_COOLDOWN_SECONDS = 60
-# Set when a browser asks for a link; a link opened with it signs in with one click (rule 6).
-SIGNIN_BINDING_COOKIE = "portal_signin_binding"
 OIDC_PROVIDERS = {
     "google": {"client_id": CONFIG.google_client_id,
                "client_secret": CONFIG.google_client_secret,

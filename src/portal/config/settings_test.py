@@ -18,6 +18,9 @@ from portal.config.settings import *  # noqa: F403
 
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+# Without Secure a browser refuses __Host- cookies: the plain-HTTP names go with it.
+SESSION_COOKIE_NAME, CSRF_COOKIE_NAME, SIGNIN_BINDING_COOKIE = cookie_names(  # noqa: F405
+    secure=SESSION_COOKIE_SECURE)
 SECURE_HSTS_SECONDS = 0
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -42,7 +42,7 @@ def _binding(request: HttpRequest) -> str:
 
 def _set_binding(response: HttpResponse, value: str) -> None:
     response.set_cookie(settings.SIGNIN_BINDING_COOKIE, value, max_age=BINDING_MAX_AGE,
-                        path="/signin/", httponly=True, samesite="Lax",
+                        path="/", httponly=True, samesite="Lax",
                         secure=settings.SESSION_COOKIE_SECURE)
 
 
