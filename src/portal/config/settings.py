@@ -35,7 +35,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # Before WhiteNoise, so static files carry the CSP and Permissions-Policy too.
+    # Outside everything that can refuse a request (a bad Host, CSRF), so refusals carry
+    # the headers too; before WhiteNoise, so static files carry the CSP and X-Frame-Options.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.core.security_headers.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -44,7 +46,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "portal.signin.middleware.SessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "portal.config.urls"
