@@ -1,4 +1,4 @@
-"""Fixtures of the browser suite: axe-core, and an auditor that runs it on each page.
+"""Fixtures of the browser suite: the live portal, axe-core, and an auditor for each page.
 
 axe-core comes from npm (``npm install --prefix tests/support/a11y``); its script is read
 from disk and injected into each page, so the pages themselves ship no test code.
@@ -14,6 +14,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import require
+from tests.factories import make_org, make_user
+from tests.signin.magic import deliver_and_read
+from tests.support.smtp import SMTPServer
 
 AXE_JS = (Path(__file__).resolve().parents[1] / "support" / "a11y" / "node_modules"
           / "axe-core" / "axe.min.js")
@@ -29,6 +32,15 @@ RUN_AXE = """async (tags) => {
 # WCAG 1.4.10 (reflow): at 320 CSS pixels wide no text may need sideways scrolling. Data
 # tables and preformatted text are the criterion's own exceptions (two-dimensional content).
 NARROW = {"width": 320, "height": 640}
+ALICE = "alice@northwind.example"
+BOB = "bob@northwind.example"
+# Provider buttons render from settings alone; nothing here contacts these addresses.
+FAKE_PROVIDERS = {
+    "google": {"client_id": "portal-google", "client_secret": "unused",
+               "discovery_url": "http://127.0.0.1:9/.well-known/openid-configuration"},
+    "microsoft": {"client_id": "portal-microsoft", "client_secret": "unused",
+                  "discovery_url": "http://127.0.0.1:9/.well-known/openid-configuration"},
+}
 FIND_OVERFLOW = """() => {
   const limit = document.documentElement.clientWidth + 1;
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -135,3 +147,25 @@ def new_context(browser: Any) -> Iterator[NewContext]:
     yield make
     for context in opened:
         context.close()
+
+
+@pytest.fixture
+def portal(live_server: Any, smtp: SMTPServer, settings: Any) -> str:
+    """The live portal, sending links that point at itself; Northwind with Alice and Bob."""
+    settings.PORTAL_BASE_URL = live_server.url
+    org = make_org("Northwind Logistics", ["northwind.example"])
+    make_user(ALICE, org, full_name="Alice Moreno")
+    make_user(BOB, org, full_name="Bob Ng")
+    return str(live_server.url)
+
+
+def sign_in(page: Any, url: str, smtp: SMTPServer, email: str = ALICE) -> None:
+    """Sign ``page``'s browser in the way a person does: ask, then open the emailed link."""
+    smtp.clear()
+    page.goto(f"{url}/signin/")
+    page.get_by_label("Work email address").fill(email)
+    page.get_by_role("button", name="Email me a sign-in link").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    (link,) = deliver_and_read(smtp)
+    page.goto(link.url)
+    page.get_by_role("button", name="Sign out").wait_for()

@@ -29,45 +29,12 @@ from portal.mail.outbox import new_message_id
 from portal.servicedesk import services
 from portal.servicedesk.models import ServiceRequest
 from portal.signin.models import SignInRequest
-from tests.browser.conftest import Auditor, NewContext
-from tests.factories import make_org, make_user
+from tests.browser.conftest import ALICE, BOB, FAKE_PROVIDERS, Auditor, NewContext, sign_in
+from tests.factories import make_user
 from tests.signin.magic import ask, code_of, deliver_and_read, html_of
 from tests.support.smtp import SMTPServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-ALICE = "alice@northwind.example"
-BOB = "bob@northwind.example"
-# Provider buttons render from settings alone; nothing here contacts these addresses.
-FAKE_PROVIDERS = {
-    "google": {"client_id": "portal-google", "client_secret": "unused",
-               "discovery_url": "http://127.0.0.1:9/.well-known/openid-configuration"},
-    "microsoft": {"client_id": "portal-microsoft", "client_secret": "unused",
-                  "discovery_url": "http://127.0.0.1:9/.well-known/openid-configuration"},
-}
-
-
-@pytest.fixture
-def portal(live_server: Any, smtp: SMTPServer, settings: Any) -> str:
-    """The live portal, sending links that point at itself; Northwind with Alice and Bob."""
-    settings.PORTAL_BASE_URL = live_server.url
-    org = make_org("Northwind Logistics", ["northwind.example"])
-    make_user(ALICE, org, full_name="Alice Moreno")
-    make_user(BOB, org, full_name="Bob Ng")
-    return str(live_server.url)
-
-
-def sign_in(page: Any, url: str, smtp: SMTPServer, email: str = ALICE) -> None:
-    """Sign ``page``'s browser in the way a person does: ask, then open the emailed link."""
-    smtp.clear()
-    page.goto(f"{url}/signin/")
-    page.get_by_label("Work email address").fill(email)
-    page.get_by_role("button", name="Email me a sign-in link").click()
-    page.get_by_role("heading", name="Check your inbox").wait_for()
-    (link,) = deliver_and_read(smtp)
-    page.goto(link.url)
-    page.get_by_role("button", name="Sign out").wait_for()
-
 
 def test_sign_in_and_link_pages_have_no_accessibility_violations(
         portal: str, smtp: SMTPServer, settings: Any, new_context: NewContext,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from portal.servicedesk.models import Comment, ServiceRequest
@@ -19,8 +20,9 @@ def test_a_customer_files_a_request_and_comments_without_javascript(live_server,
     client = Client()
     client.force_login(alice, backend=BACKEND)
     context = browser.new_context(java_script_enabled=False)
-    context.add_cookies([{"name": "portal_session", "url": live_server.url,
-                          "value": client.cookies["portal_session"].value}])
+    name = settings.SESSION_COOKIE_NAME
+    context.add_cookies([{"name": name, "url": live_server.url,
+                          "value": client.cookies[name].value}])
     page = context.new_page()
     try:
         page.goto(live_server.url + "/")

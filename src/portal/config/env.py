@@ -47,8 +47,8 @@ class Variable:
 VARIABLES: tuple[Variable, ...] = (
     Variable("PORTAL_SECRET_KEY", "(development key)", "Signs sessions and keys HMACs. "
              "Required, and not the development key, when PORTAL_DEBUG is off."),
-    Variable("PORTAL_DEBUG", "false", "Development mode: debug pages, no secure cookies. "
-             "`make run` turns it on."),
+    Variable("PORTAL_DEBUG", "false", "Development mode: debug pages, plain-HTTP cookies (no "
+             "`Secure`, no `__Host-` prefix). `make run` turns it on."),
     Variable("DATABASE_URL", "sqlite:///var/portal.sqlite3", "Database. "
              "`postgres://user@host:5432/name` in production."),
     Variable("REDIS_URL", "(unset)", "Redis for rate limits and the cache. Unset: both live "

@@ -41,6 +41,10 @@ if DEBUG:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside everything that can refuse a request (a bad Host, CSRF), so refusals carry
+    # the headers too; before WhiteNoise, so static files carry the CSP and X-Frame-Options.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "portal.core.security_headers.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -49,7 +53,6 @@ MIDDLEWARE = [
     "portal.signin.middleware.SessionTimeoutMiddleware",
     "portal.signin.devices.DeviceCookieMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "portal.config.urls"
@@ -92,7 +95,6 @@ SESSION_COOKIE_AGE = CONFIG.session_max_seconds
 SESSION_IDLE_SECONDS = CONFIG.session_idle_seconds
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_NAME = "portal_session"
 CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True
 CSRF_FAILURE_VIEW = "portal.core.views.csrf_failure"
@@ -100,13 +102,38 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Secure cookies and HSTS need HTTPS, which production mode has and development does not.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
 if not DEBUG:
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = 31536000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     CSRF_TRUSTED_ORIGINS = [CONFIG.base_url]
+
+
+def cookie_names(secure: bool) -> tuple[str, str, str, str, str, str]:
+    """Return every cookie name of the portal for secure or plain HTTP, in one place.
+
+    Over HTTPS they carry a prefix (ASVS 3.3.1): ``__Host-`` where the cookie can have
+    ``Path=/`` (a browser then keeps it only if it is Secure, has that path and no Domain, so
+    neither a plain-HTTP page nor a sibling subdomain can plant or overwrite one: cookie
+    tossing, session fixation), ``__Secure-`` for the ones scoped to one path. Browsers
+    refuse the prefixes without Secure, so plain HTTP (development mode) keeps bare names.
+    Order: session, CSRF, link binding, device, confirm ticket, link problem.
+    """
+    host, scoped = ("__Host-", "__Secure-") if secure else ("", "")
+    return (f"{host}portal_session", f"{host}csrftoken", f"{host}portal_signin_binding",
+            f"{host}portal_device", f"{scoped}portal_signin_ticket",
+            f"{scoped}portal_signin_problem")
+
+
+# SIGNIN_BINDING_COOKIE is set when a browser asks for a link; a link opened with it signs
+# in with one click (rule 6). SIGNIN_DEVICE_COOKIE says this browser signed in as these
+# addresses (signin/devices.py). Both must be set with path "/" (the prefix demands it).
+# SIGNIN_TICKET_COOKIE names the link a browser opened without asking, for the confirm
+# page; SIGNIN_PROBLEM_COOKIE what the link-problem page explains.
+(SESSION_COOKIE_NAME, CSRF_COOKIE_NAME, SIGNIN_BINDING_COOKIE, SIGNIN_DEVICE_COOKIE,
+ SIGNIN_TICKET_COOKIE, SIGNIN_PROBLEM_COOKIE) = cookie_names(secure=SESSION_COOKIE_SECURE)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -160,14 +187,6 @@ SIGNIN_RATE_LIMITS = {
 }
 # "Send another link" waits this long after the last request from the same browser.
 SIGNIN_RESEND_COOLDOWN_SECONDS = 60
-# Set when a browser asks for a link; a link opened with it signs in with one click (rule 6).
-SIGNIN_BINDING_COOKIE = "portal_signin_binding"
-# Set when a browser opens a link it did not ask for: names the link for the confirm page.
-SIGNIN_TICKET_COOKIE = "portal_signin_ticket"
-# Set when a sign-in link turns out dead: what the link-problem page explains.
-SIGNIN_PROBLEM_COOKIE = "portal_signin_problem"
-# Set at every sign-in: this browser has signed in as these addresses (signin/devices.py).
-SIGNIN_DEVICE_COOKIE = "portal_device"
 # The pending Google/Microsoft sign-in (state, nonce, PKCE verifier), signed, Path=/signin/oidc/,
 # ten minutes; named "__Secure-" + this wherever cookies are Secure (docs/oidc.md).
 SIGNIN_OIDC_COOKIE = "portal_oidc"

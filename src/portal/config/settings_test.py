@@ -22,6 +22,10 @@ if "portal.devtools" not in INSTALLED_APPS:  # noqa: F405
     INSTALLED_APPS.append("portal.devtools")  # noqa: F405
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+# Without Secure a browser refuses __Host- cookies: the plain-HTTP names go with it.
+(SESSION_COOKIE_NAME, CSRF_COOKIE_NAME, SIGNIN_BINDING_COOKIE, SIGNIN_DEVICE_COOKIE,
+ SIGNIN_TICKET_COOKIE, SIGNIN_PROBLEM_COOKIE) = cookie_names(  # noqa: F405
+    secure=SESSION_COOKIE_SECURE)
 SECURE_HSTS_SECONDS = 0
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
+from portal.core.security_headers import allow_inline_styles
 from portal.devtools import devmail
 
 
@@ -29,6 +30,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
+@allow_inline_styles  # the caught email's HTML is styled inline, as all email is
 def message(request: HttpRequest, key: str) -> HttpResponse:
     caught = devmail.read(_folder(), key)
     if caught is None:

@@ -91,7 +91,7 @@ def start(request: HttpRequest) -> HttpResponse:
                      limited.retry_after, email=email)
     response = redirect("signin:check_inbox")
     _cookie(response, settings.SIGNIN_BINDING_COOKIE, requested.binding,
-            max_age=BINDING_MAX_AGE, path="/signin/")
+            max_age=BINDING_MAX_AGE, path="/")  # "/": the __Host- prefix demands it
     return response
 
 
