@@ -36,7 +36,7 @@ def test_adduser_creates_a_member_without_a_usable_password():
                  "--name", "Kim Lee")
     kim = User.objects.get(email="kim@fabrikam.example")
     assert not kim.has_usable_password()
-    assert kim.memberships.get().role == Membership.Role.ADMIN
+    assert kim.membership.role == Membership.Role.ADMIN
     assert "kim@fabrikam.example can now sign in to Fabrikam" in output
 
 
