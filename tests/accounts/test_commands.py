@@ -60,3 +60,13 @@ def test_adduser_refuses_an_invalid_address():
     run("addorg", "Fabrikam")
     with pytest.raises(CommandError, match="email address"):
         run("adduser", "not-an-address", "--org", "Fabrikam")
+
+
+def test_adduser_refuses_a_second_organization_and_changes_nothing():
+    run("addorg", "Fabrikam", "--domain", "fabrikam.example")
+    run("addorg", "Contoso")
+    run("adduser", "kim@fabrikam.example", "--org", "Fabrikam")
+    with pytest.raises(CommandError, match="already belongs to Fabrikam"):
+        run("adduser", "kim@fabrikam.example", "--org", "Contoso")
+    kim = User.objects.get(email="kim@fabrikam.example")
+    assert kim.organization is not None and kim.organization.name == "Fabrikam"

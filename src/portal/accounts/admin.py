@@ -280,9 +280,8 @@ class MembershipInline(admin.TabularInline):
         # reach the database and its one-per-person constraint as an error page.
         kwargs.setdefault("validate_max", True)
         formset = super().get_formset(request, obj, **kwargs)
-        formset.form = _with_actor(formset.form, request)
-        formset.actor = request.user
-        return formset
+        return type(formset.__name__, (formset,), {
+            "actor": request.user, "form": _with_actor(formset.form, request)})
 
 
 # --- People -----------------------------------------------------------------------------
@@ -320,7 +319,7 @@ class UserAdmin(GuardedAccountAdmin):
     ]
 
     def account_of(self, obj: Any) -> User:
-        return obj  # type: ignore[no-any-return]
+        return obj
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         return super().get_queryset(request).select_related("membership__organization")
@@ -408,7 +407,7 @@ class MembershipAdmin(GuardedAccountAdmin):
     list_select_related = ["user", "organization"]
 
     def account_of(self, obj: Any) -> User:
-        return obj.user  # type: ignore[no-any-return]
+        return obj.user
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False,
                  **kwargs: Any) -> Any:

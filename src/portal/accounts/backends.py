@@ -22,7 +22,7 @@ class PasswordlessBackend(ModelBackend):
                      password: str | None = None, **kwargs: Any) -> None:
         return None
 
-    def get_user(self, user_id: Any) -> User | None:  # type: ignore[override]
+    def get_user(self, user_id: Any) -> User | None:
         """Return the signed-in person with their organization, or None if they may not be in.
 
         One query per request loads the person, their membership and its organization
@@ -35,7 +35,7 @@ class PasswordlessBackend(ModelBackend):
             return None
         return user
 
-    async def aget_user(self, user_id: Any) -> User | None:  # type: ignore[override]
+    async def aget_user(self, user_id: Any) -> User | None:
         return await sync_to_async(self.get_user)(user_id)
 
     def user_can_authenticate(self, user: Any) -> bool:

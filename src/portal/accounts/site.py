@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlencode
 
 from django.contrib import admin
@@ -52,16 +52,16 @@ class PortalAdminSite(admin.AdminSite):
                            "are on the portal home page."}, status=403)
         return redirect(f"{reverse('signin:start')}?{urlencode({'next': destination})}")
 
-    def logout(self, request: HttpRequest, extra_context: dict[str, Any] | None = None
-               ) -> HttpResponse:
+    def logout(self, request: HttpRequest,  # type: ignore[override]  # a redirect, not a page
+               extra_context: dict[str, Any] | None = None) -> HttpResponse:
         """Use the portal's sign-out, which also ends the session row and writes the audit."""
         return redirect("signin:signout")
 
     def password_change(self, request: HttpRequest,
-                        extra_context: dict[str, Any] | None = None) -> HttpResponse:
+                        extra_context: dict[str, Any] | None = None) -> NoReturn:
         """There are no passwords to change; a password set here could only mislead."""
         raise Http404("There are no passwords in this portal.")
 
     def password_change_done(self, request: HttpRequest,
-                             extra_context: dict[str, Any] | None = None) -> HttpResponse:
+                             extra_context: dict[str, Any] | None = None) -> NoReturn:
         raise Http404("There are no passwords in this portal.")

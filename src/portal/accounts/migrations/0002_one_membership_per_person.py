@@ -16,7 +16,7 @@ from django.utils import timezone
 TAG = "migration:membership:removed"  # portal.audit.tags.Tag.MEMBERSHIP_REMOVED_BY_MIGRATION
 
 
-def keep_the_oldest_membership(apps, schema_editor):  # type: ignore[no-untyped-def]
+def keep_the_oldest_membership(apps, schema_editor):
     Membership = apps.get_model("accounts", "Membership")
     AuthEvent = apps.get_model("audit", "AuthEvent")
     crowded = (Membership.objects.values("user_id").annotate(n=Count("id"))
