@@ -85,6 +85,18 @@ def test_admin_has_no_password_change_page(staff_client):
     assert staff_client.get(reverse("admin:password_change")).status_code == 404
 
 
+def test_the_admin_is_the_portal_site_and_registrations_land_there():
+    from django.contrib import admin
+    from django.contrib.auth.models import Group
+
+    from portal.accounts.admin import PortalGroupAdmin
+    from portal.accounts.site import PortalAdminSite
+
+    assert isinstance(admin.site, PortalAdminSite)
+    assert admin.site.is_registered(User) and admin.site.is_registered(Organization)
+    assert isinstance(admin.site.get_model_admin(Group), PortalGroupAdmin)
+
+
 def test_admin_sign_out_uses_the_portal_sign_out(staff_client):
     response = staff_client.post(reverse("admin:logout"))
     assert response["Location"] == reverse("signin:signout")
