@@ -91,7 +91,8 @@ class UserQuerySet(models.QuerySet["User"]):
     def update(self, **kwargs: Any) -> int:
         """Update rows; a change that takes access away also ends the people's sessions."""
         revocations = _user_revocations(kwargs)
-        if not revocations or "session_epoch" in kwargs:
+        # Migrations' historical models share this manager; they update plainly.
+        if not revocations or "session_epoch" in kwargs or self.model is not User:
             return super().update(**kwargs)
         if isinstance(kwargs.get("email"), str):
             kwargs["email"] = normalize_email(kwargs["email"])
