@@ -27,7 +27,7 @@ def org_post(name: str = "Fabrikam", **extra: str) -> dict[str, str]:
 
 
 def user_post(email: str, **extra: str) -> dict[str, str]:
-    return {"email": email, "full_name": "", "is_active": "on", **management("memberships"),
+    return {"email": email, "full_name": "", "is_active": "on", **management("membership"),
             **extra}
 
 
@@ -85,6 +85,18 @@ def test_admin_has_no_password_change_page(staff_client):
     assert staff_client.get(reverse("admin:password_change")).status_code == 404
 
 
+def test_the_admin_is_the_portal_site_and_registrations_land_there():
+    from django.contrib import admin
+    from django.contrib.auth.models import Group
+
+    from portal.accounts.admin import PortalGroupAdmin
+    from portal.accounts.site import PortalAdminSite
+
+    assert isinstance(admin.site, PortalAdminSite)
+    assert admin.site.is_registered(User) and admin.site.is_registered(Organization)
+    assert isinstance(admin.site.get_model_admin(Group), PortalGroupAdmin)
+
+
 def test_admin_sign_out_uses_the_portal_sign_out(staff_client):
     response = staff_client.post(reverse("admin:logout"))
     assert response["Location"] == reverse("signin:signout")
@@ -119,8 +131,8 @@ def test_user_form_has_no_password_fields(staff_client, northwind):
 
 def test_staff_add_a_person_with_a_membership(staff_client, northwind):
     data = user_post("  Bob@Northwind.Example ", full_name="Bob Okafor",
-                     **management("memberships", total=1))
-    data.update({"memberships-0-organization": str(northwind.pk), "memberships-0-role": "member"})
+                     **management("membership", total=1))
+    data.update({"membership-0-organization": str(northwind.pk), "membership-0-role": "member"})
     response = staff_client.post(reverse("admin:accounts_user_add"), data)
     assert response.status_code == 302, response.content.decode()[:3000]
     bob = User.objects.get(email="bob@northwind.example")
@@ -145,17 +157,18 @@ def test_an_address_with_a_line_break_is_refused(staff_client):
     assert not User.objects.filter(email__startswith="eve").exists()
 
 
-def test_staff_who_are_not_superusers_cannot_grant_superuser(northwind):
+def test_staff_who_are_not_superusers_cannot_grant_staff_or_superuser(northwind):
     helper = make_user("helper@cloudsentry.com", staff=True)
     helper.user_permissions.add(*Permission.objects.filter(
         codename__in=["view_user", "change_user"]))
+    bob = make_user("bob@northwind.example", northwind)
     client = client_for(helper)
-    url = reverse("admin:accounts_user_change", args=[helper.pk])
-    response = client.post(url, user_post("helper@cloudsentry.com", is_staff="on",
+    url = reverse("admin:accounts_user_change", args=[bob.pk])
+    response = client.post(url, user_post("bob@northwind.example", is_staff="on",
                                           is_superuser="on"))
     assert response.status_code == 302
-    helper.refresh_from_db()
-    assert not helper.is_superuser
+    bob.refresh_from_db()
+    assert not bob.is_staff and not bob.is_superuser
 
 
 # --- organizations ----------------------------------------------------------------------

@@ -36,7 +36,7 @@ def test_adduser_creates_a_member_without_a_usable_password():
                  "--name", "Kim Lee")
     kim = User.objects.get(email="kim@fabrikam.example")
     assert not kim.has_usable_password()
-    assert kim.memberships.get().role == Membership.Role.ADMIN
+    assert kim.membership.role == Membership.Role.ADMIN
     assert "kim@fabrikam.example can now sign in to Fabrikam" in output
 
 
@@ -60,3 +60,13 @@ def test_adduser_refuses_an_invalid_address():
     run("addorg", "Fabrikam")
     with pytest.raises(CommandError, match="email address"):
         run("adduser", "not-an-address", "--org", "Fabrikam")
+
+
+def test_adduser_refuses_a_second_organization_and_changes_nothing():
+    run("addorg", "Fabrikam", "--domain", "fabrikam.example")
+    run("addorg", "Contoso")
+    run("adduser", "kim@fabrikam.example", "--org", "Fabrikam")
+    with pytest.raises(CommandError, match="already belongs to Fabrikam"):
+        run("adduser", "kim@fabrikam.example", "--org", "Contoso")
+    kim = User.objects.get(email="kim@fabrikam.example")
+    assert kim.organization is not None and kim.organization.name == "Fabrikam"

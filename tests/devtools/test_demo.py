@@ -35,7 +35,7 @@ def test_demo_loads_two_organizations_people_and_requests():
     assert northwind.microsoft_tenants.count() == 1
     alice = User.objects.get(email="alice@northwind.example")
     assert alice.full_name == "Alice Moreno"
-    assert alice.memberships.get().role == "admin"
+    assert alice.membership.role == "admin"
     assert not User.objects.get(email="carol@northwind.example").is_active
     sam = User.objects.get(email="sam@cloudsentry.com")
     assert sam.is_staff and sam.is_superuser and sam.organization is None

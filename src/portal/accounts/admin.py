@@ -1,8 +1,13 @@
-"""Staff admin for people, organizations and their sign-in policy.
+"""Staff admin for people, organizations, memberships and their sign-in policy.
 
 The portal has no passwords, so nothing here is built on ``contrib.auth``'s ``UserAdmin``
-(its forms are about setting and changing passwords). The admin's own login and
-password-change pages are replaced: staff sign in the way everyone does.
+(its forms are about setting and changing passwords). The site itself (sign-in by the
+portal's own pages, no password pages) is ``site.PortalAdminSite``.
+
+Who may change what (docs/portal.md, "Staff admin"): only superusers change staff or
+superuser accounts, admin flags, groups and permissions (``services.may_change_account``);
+every change of an address, a flag, a membership or a sign-in policy is recorded with the
+staff member who made it (``changes``).
 """
 
 from __future__ import annotations
@@ -10,15 +15,18 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Any
-from urllib.parse import urlencode
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.contrib.auth.admin import GroupAdmin
+from django.contrib.auth.models import Group
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
+from portal.accounts import changes
 from portal.accounts.models import (
     GoogleWorkspaceDomain,
     Membership,
@@ -27,51 +35,114 @@ from portal.accounts.models import (
     OrganizationDomain,
     User,
 )
-from portal.accounts.services import InvalidEmail, clean_email
-from portal.core.http import safe_next
+from portal.accounts.services import InvalidEmail, clean_email, may_change_account
 
 # A DNS name: labels of letters, digits and inner hyphens, at least one dot.
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
                         r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
+PROTECTED_TITLE = "Only a superuser can change this account"
+PROTECTED_NOTE = ("{account} is a staff or superuser account. Only a superuser can change its "
+                  "address, access, memberships or permissions, or delete it.")
 
-# --- Signing in to the admin ------------------------------------------------------------
 
-def admin_login(request: HttpRequest, extra_context: dict[str, Any] | None = None
-                ) -> HttpResponse:
-    """Send people to the portal's own sign-in page; there is no admin password form.
+def _refuse_protected(request: HttpRequest, account: User) -> HttpResponse:
+    return render(request, "core/error.html", {
+        "title": PROTECTED_TITLE,
+        "message": PROTECTED_NOTE.format(account=account.email) + " Nothing was changed."},
+        status=403)
 
-    A signed-in person who is not staff gets a plain "staff only" page instead of another
-    trip to the sign-in page (which would send them straight back here, in a loop).
+
+def _with_actor(form_class: Any, request: HttpRequest) -> Any:
+    """Return ``form_class`` knowing who submits it (the staff member's rights decide)."""
+    return type(form_class.__name__, (form_class,), {"actor": request.user})
+
+
+# --- Auditing and guarding, shared by every admin below -----------------------------------
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Record each add, change and delete in the audit trail, with the staff member.
+
+    A snapshot is taken from the database before the save and from the saved row (with
+    its many-to-many fields and inlines) after, so the row says before → after.
     """
-    if request.user.is_authenticated:
-        if request.user.is_staff and request.user.is_active:
-            return redirect(safe_next(request.GET.get("next"), reverse("admin:index")))
-        return render(request, "core/error.html", {
-            "title": "This area is for staff only",
-            "message": "The staff admin is for Cloud Sentry staff. Your service requests are "
-                       "on the portal home page."}, status=403)
-    # The destination is re-checked here and again by the sign-in flow: only same-site paths.
-    destination = safe_next(request.GET.get("next"), reverse("admin:index"))
-    return redirect(f"{reverse('signin:start')}?{urlencode({'next': destination})}")
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        form.audit_before = changes.stored_snapshot(obj) if change else None
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any,
+                     change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        changes.record_change(request, form.instance, getattr(form, "audit_before", None))
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any,
+                     change: bool) -> None:
+        if formset.model is not Membership:
+            super().save_formset(request, form, formset, change)
+            return
+        stored = Membership.objects.select_related("user", "organization").filter(
+            pk__in=[f.instance.pk for f in formset.initial_forms if f.instance.pk])
+        before = {m.pk: changes.snapshot(m) for m in stored}
+        for deleted in formset.deleted_forms:
+            if deleted.instance.pk in before:
+                changes.record_removal(request, deleted.instance, before[deleted.instance.pk])
+        super().save_formset(request, form, formset, change)
+        for added in formset.new_objects:
+            changes.record_change(request, added, None)
+        for changed, _fields in formset.changed_objects:
+            changes.record_change(request, changed, before.get(changed.pk))
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        changes.record_removal(request, obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for obj in queryset:
+            changes.record_removal(request, obj)
+        super().delete_queryset(request, queryset)
 
 
-def admin_logout(request: HttpRequest, extra_context: dict[str, Any] | None = None
-                 ) -> HttpResponse:
-    """Use the portal's sign-out, which also ends the session row and writes the audit."""
-    return redirect("signin:signout")
+class GuardedAccountAdmin(AuditedAdmin):
+    """Pages that change a person's account: staff and superuser accounts are superusers' only.
 
+    Such a page still opens read-only for staff who may view it, with a note saying why;
+    a submitted change or a deletion is refused with a plain 403 page, before anything runs.
+    """
 
-def no_password_change(request: HttpRequest, extra_context: dict[str, Any] | None = None
-                       ) -> HttpResponse:
-    """There are no passwords to change; a password set here could only mislead."""
-    raise Http404("There are no passwords in this portal.")
+    def account_of(self, obj: Any) -> User:
+        raise NotImplementedError
 
+    def _may_change(self, request: HttpRequest, obj: Any) -> bool:
+        return obj is None or may_change_account(request.user, self.account_of(obj))
 
-admin.site.login = admin_login  # type: ignore[method-assign]
-admin.site.logout = admin_logout  # type: ignore[method-assign,assignment]
-admin.site.password_change = no_password_change  # type: ignore[method-assign,assignment]
-admin.site.password_change_done = no_password_change  # type: ignore[method-assign,assignment]
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and self._may_change(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._may_change(request, obj)
+
+    def _protected(self, request: HttpRequest, object_id: str | None) -> Any:
+        obj = self.get_object(request, unquote(object_id)) if object_id else None
+        return obj if obj is not None and not self._may_change(request, obj) else None
+
+    def changeform_view(self, request: HttpRequest, object_id: str | None = None,
+                        form_url: str = "", extra_context: dict[str, Any] | None = None
+                        ) -> HttpResponse:
+        protected = self._protected(request, object_id)
+        if protected is not None:
+            if request.method == "POST":
+                return _refuse_protected(request, self.account_of(protected))
+            messages.warning(request, PROTECTED_NOTE.format(
+                account=self.account_of(protected).email))
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def delete_view(self, request: HttpRequest, object_id: str,
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        protected = self._protected(request, object_id)
+        if protected is not None:
+            return _refuse_protected(request, self.account_of(protected))
+        return super().delete_view(request, object_id, extra_context)
 
 
 # --- Forms that normalize before uniqueness is checked ----------------------------------
@@ -154,25 +225,83 @@ class MicrosoftTenantForm(forms.ModelForm):
         return tenant
 
 
+# --- Memberships: one organization per person -------------------------------------------
+
+class MembershipForm(forms.ModelForm):
+    """A membership; a person already in another organization is a message, not an error page.
+
+    ``actor`` (the staff member submitting) is set by the admin that builds the form.
+    """
+
+    actor: Any = None
+
+    class Meta:
+        model = Membership
+        fields = ["user", "organization", "role"]
+
+    def clean_user(self) -> User:
+        person: User = self.cleaned_data["user"]
+        if person.pk is None:  # a person being added on this very page belongs nowhere yet
+            return person
+        if not may_change_account(self.actor, person):
+            raise forms.ValidationError(PROTECTED_NOTE.format(account=person.email))
+        clash = (Membership.objects.select_related("organization").filter(user=person)
+                 .exclude(pk=self.instance.pk).first())
+        if clash is not None:
+            raise forms.ValidationError(
+                f"{person.email} already belongs to {clash.organization.name}. A person "
+                f"belongs to one organization: change or remove that membership first.")
+        return person
+
+
+class MembershipFormSet(BaseInlineFormSet):
+    """Inline memberships; removing one from a protected account is refused too."""
+
+    actor: Any = None
+
+    def clean(self) -> None:
+        super().clean()
+        for form in self.deleted_forms:
+            person = getattr(form.instance, "user", None)
+            if form.instance.pk and person is not None and not may_change_account(
+                    self.actor, person):
+                raise forms.ValidationError(PROTECTED_NOTE.format(account=person.email))
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    form = MembershipForm
+    formset = MembershipFormSet
+    extra = 0
+    readonly_fields = ["created_at"]
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        # A second row is a message on the form: without validate_max the extra row would
+        # reach the database and its one-per-person constraint as an error page.
+        kwargs.setdefault("validate_max", True)
+        formset = super().get_formset(request, obj, **kwargs)
+        return type(formset.__name__, (formset,), {
+            "actor": request.user, "form": _with_actor(formset.form, request)})
+
+
 # --- People -----------------------------------------------------------------------------
 
-class UserMembershipInline(admin.TabularInline):
-    model = Membership
+class UserMembershipInline(MembershipInline):
     fk_name = "user"
-    extra = 0
     fields = ["organization", "role", "created_at"]
-    readonly_fields = ["created_at"]
     autocomplete_fields = ["organization"]
+    max_num = 1
     verbose_name = "organization membership"
+    verbose_name_plural = "organization membership (a person belongs to one organization)"
 
 
 @admin.register(User)
-class UserAdmin(admin.ModelAdmin):
+class UserAdmin(GuardedAccountAdmin):
     form = UserAdminForm
     list_display = ["email", "full_name", "organization_name", "is_active", "is_staff",
                     "last_login", "last_sign_in_method"]
-    list_filter = ["is_active", "is_staff", "last_sign_in_method", "memberships__organization"]
-    search_fields = ["email", "full_name", "memberships__organization__name"]
+    list_filter = ["is_active", "is_staff", "last_sign_in_method", "membership__organization"]
+    search_fields = ["email", "full_name", "membership__organization__name"]
     ordering = ["email"]
     readonly_fields = ["last_login", "last_sign_in_method", "date_joined"]
     filter_horizontal = ["groups", "user_permissions"]
@@ -180,29 +309,33 @@ class UserAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["email", "full_name"]}),
         ("Access", {"fields": ["is_active", "is_staff", "is_superuser"],
-                    "description": "Turning a person off (not active) stops every sign-in "
-                                   "method at once. Staff may use this admin."}),
+                    "description": "Turning a person off (not active) signs them out "
+                                   "everywhere at once and stops every sign-in method; "
+                                   "turning them back on revives no old session. Staff may "
+                                   "use this admin. Only superusers change staff accounts."}),
         ("Sign-in history", {"fields": ["last_login", "last_sign_in_method", "date_joined"]}),
         ("Admin permissions", {"fields": ["groups", "user_permissions"],
                                "classes": ["collapse"]}),
     ]
 
+    def account_of(self, obj: Any) -> User:
+        return obj
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
-        return super().get_queryset(request).prefetch_related("memberships__organization")
+        return super().get_queryset(request).select_related("membership__organization")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser:
-            # Only a superuser hands out superuser status or admin permissions: a staff
-            # member allowed to edit people must not be able to raise their own rights.
+            # Only a superuser hands out staff or superuser status or admin permissions: a
+            # staff member allowed to edit people must not be able to raise anyone's rights.
             fields += ["is_staff", "is_superuser", "groups", "user_permissions"]
         return fields
 
-    @admin.display(description="organization")
+    @admin.display(description="organization", ordering="membership__organization__name")
     def organization_name(self, obj: User) -> str:
-        # Read from the prefetched memberships: one query for the whole page.
-        memberships = list(obj.memberships.all())
-        return ", ".join(m.organization.name for m in memberships) or "—"
+        organization = obj.organization  # joined by get_queryset: no query per row
+        return organization.name if organization is not None else "—"
 
 
 # --- Organizations ----------------------------------------------------------------------
@@ -231,18 +364,18 @@ class MicrosoftTenantInline(admin.TabularInline):
     verbose_name_plural = "Microsoft tenants (only these directories may sign in)"
 
 
-class OrganizationMemberInline(admin.TabularInline):
-    model = Membership
+class OrganizationMemberInline(MembershipInline):
     fk_name = "organization"
-    extra = 0
     fields = ["user", "role", "created_at"]
-    readonly_fields = ["created_at"]
     autocomplete_fields = ["user"]
     verbose_name = "member"
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
+        return super().get_queryset(request).select_related("user")
+
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(AuditedAdmin):
     list_display = ["name", "is_active", "allow_email_link", "allow_google", "allow_microsoft",
                     "auto_join", "created_at"]
     list_filter = ["is_active", "allow_email_link", "allow_google", "allow_microsoft",
@@ -250,7 +383,9 @@ class OrganizationAdmin(admin.ModelAdmin):
     search_fields = ["name", "domains__domain"]
     readonly_fields = ["created_at"]
     fieldsets = [
-        (None, {"fields": ["name", "is_active", "created_at"]}),
+        (None, {"fields": ["name", "is_active", "created_at"],
+                "description": "Turning an organization off (not active) signs every member "
+                               "out at once and stops every sign-in method for them."}),
         ("Sign-in policy", {
             "fields": ["allow_email_link", "allow_google", "allow_microsoft", "auto_join"],
             "description": "Which sign-in methods this organization's people may use. "
@@ -263,9 +398,43 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(GuardedAccountAdmin):
+    form = MembershipForm
     list_display = ["user", "organization", "role", "created_at"]
     list_filter = ["role", "organization"]
     search_fields = ["user__email", "user__full_name", "organization__name"]
     autocomplete_fields = ["user", "organization"]
     list_select_related = ["user", "organization"]
+
+    def account_of(self, obj: Any) -> User:
+        return obj.user
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False,
+                 **kwargs: Any) -> Any:
+        return _with_actor(super().get_form(request, obj, change, **kwargs), request)
+
+
+# --- Groups: whoever changes a group's permissions changes their own ----------------------
+
+class PortalGroupAdmin(AuditedAdmin, GroupAdmin):
+    """Groups of admin permissions; only superusers add, change or delete them.
+
+    A staff member allowed to change groups could give their own group any permission.
+    """
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser)
+
+
+def restrict_groups_to_superusers(site: admin.AdminSite | None = None) -> None:
+    """Replace ``contrib.auth``'s Group admin (registered at autodiscover) with ours."""
+    site = site or admin.site
+    if site.is_registered(Group):
+        site.unregister(Group)
+    site.register(Group, PortalGroupAdmin)

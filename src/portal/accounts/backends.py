@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
+
+from portal.accounts.models import User
 
 
 class PasswordlessBackend(ModelBackend):
@@ -18,3 +21,22 @@ class PasswordlessBackend(ModelBackend):
     def authenticate(self, request: HttpRequest | None, username: str | None = None,
                      password: str | None = None, **kwargs: Any) -> None:
         return None
+
+    def get_user(self, user_id: Any) -> User | None:
+        """Return the signed-in person with their organization, or None if they may not be in.
+
+        One query per request loads the person, their membership and its organization
+        (the policy and scope every page then reads). A person turned off, or a member of
+        an organization turned off, is nobody: every page treats the request as signed out.
+        """
+        user = (User._default_manager.select_related("membership__organization")
+                .filter(pk=user_id).first())
+        if user is None or user.access_refusal() is not None:
+            return None
+        return user
+
+    async def aget_user(self, user_id: Any) -> User | None:
+        return await sync_to_async(self.get_user)(user_id)
+
+    def user_can_authenticate(self, user: Any) -> bool:
+        return isinstance(user, User) and user.access_refusal() is None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import transaction
 
 from portal.accounts.models import (
+    ORGANIZATION_DISABLED,
     Membership,
     Organization,
     OrganizationDomain,
@@ -27,6 +29,15 @@ class AccountError(Exception):
 
 class InvalidEmail(AccountError):
     """The text given is not an address mail could be sent to."""
+
+
+class AlreadyMember(AccountError):
+    """The person already belongs to another organization; a person belongs to one."""
+
+    def __init__(self, email: str, organization: Organization) -> None:
+        super().__init__(f"{email} already belongs to {organization.name}. A person belongs "
+                         f"to one organization: remove that membership first.")
+        self.organization = organization
 
 
 def clean_email(raw: str) -> str:
@@ -50,7 +61,25 @@ def clean_email(raw: str) -> str:
 
 
 def find_user(email: str) -> User | None:
-    return User.objects.filter(email=normalize_email(email)).first()
+    """Return the person with this address, their organization loaded in the same query."""
+    return (User.objects.select_related("membership__organization")
+            .filter(email=normalize_email(email)).first())
+
+
+def is_privileged(person: User) -> bool:
+    """Say whether ``person`` is Cloud Sentry staff or a superuser (a protected account)."""
+    return bool(person.is_staff or person.is_superuser)
+
+
+def may_change_account(actor: Any, person: User) -> bool:
+    """Say whether ``actor`` may change anything of ``person``'s account, or delete it.
+
+    Only a superuser changes a staff or superuser account: its address (whoever owns the
+    address signs in as the account), its flags, its memberships, its deletion. Anyone
+    else allowed to edit people could otherwise make themselves that account, or hand it
+    a membership in an organization whose identity provider they control.
+    """
+    return bool(getattr(actor, "is_superuser", False)) or not is_privileged(person)
 
 
 def organization_for_verified_domain(email: str) -> Organization | None:
@@ -78,8 +107,9 @@ def eligibility(email: str, method: str) -> Eligibility:
     """
     user = find_user(email)
     if user is not None:
-        if not user.is_active:
-            return Eligibility(False, "user_disabled", user=user, organization=user.organization)
+        refusal = user.access_refusal()  # user_disabled, organization_disabled
+        if refusal is not None:
+            return Eligibility(False, refusal, user=user, organization=user.organization)
         org = user.organization
         if org is None:
             # Staff without an organization sign in by email only.
@@ -93,6 +123,8 @@ def eligibility(email: str, method: str) -> Eligibility:
         return Eligibility(False, "unknown_address")
     if not org.auto_join:
         return Eligibility(False, "unknown_address", organization=org)
+    if not org.is_active:
+        return Eligibility(False, ORGANIZATION_DISABLED, organization=org)
     if not org.allows(method):
         return Eligibility(False, "method_not_allowed", organization=org)
     return Eligibility(True, "ok", organization=org, joins=True)
@@ -110,9 +142,18 @@ def create_organization(name: str, domains: list[str] | None = None,
 @transaction.atomic
 def add_user(email: str, organization: Organization | None = None, *, admin: bool = False,
              staff: bool = False, full_name: str = "") -> User:
-    """Create a person (or return the existing one) and make them a member of ``organization``."""
+    """Create a person (or return the existing one) and make them a member of ``organization``.
+
+    A person belongs to one organization: one who already belongs to another raises
+    ``AlreadyMember`` and nothing changes (moving someone is a deliberate edit of their
+    membership, which also signs them out).
+    """
     address = clean_email(email)
     user = find_user(address)
+    if user is not None and organization is not None:
+        current = user.organization
+        if current is not None and current.pk != organization.pk:
+            raise AlreadyMember(user.email, current)
     if user is None:
         user = User.objects.create_user(address, full_name=full_name, is_staff=staff)
     elif staff and not user.is_staff:
@@ -120,8 +161,8 @@ def add_user(email: str, organization: Organization | None = None, *, admin: boo
         user.save(update_fields=["is_staff"])
     if organization is not None:
         role = Membership.Role.ADMIN if admin else Membership.Role.MEMBER
-        Membership.objects.update_or_create(user=user, organization=organization,
-                                            defaults={"role": role})
+        Membership.objects.update_or_create(user=user, defaults={
+            "organization": organization, "role": role})
     return user
 
 

@@ -13,16 +13,17 @@ from django.http import HttpRequest
 
 from portal.audit.models import AuthEvent
 
-EVENT_FIELDS = ("created_at", "tag", "outcome", "email", "user", "organization", "ip",
-                "user_agent", "reason", "detail")
+EVENT_FIELDS = ("created_at", "tag", "outcome", "email", "user", "organization", "actor_email",
+                "ip", "user_agent", "reason", "detail")
 
 
 @admin.register(AuthEvent)
 class AuthEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "tag", "outcome", "email", "organization", "ip", "reason"]
+    list_display = ["created_at", "tag", "outcome", "email", "organization", "actor_email", "ip",
+                    "reason"]
     list_filter = ["tag", "outcome", "organization"]
     date_hierarchy = "created_at"
-    search_fields = ["email", "ip"]
+    search_fields = ["email", "ip", "actor_email"]
     list_select_related = ["organization"]
     show_full_result_count = False  # counting a large table on every page is slow
     fields = EVENT_FIELDS

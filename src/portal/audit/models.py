@@ -28,6 +28,11 @@ class AuthEvent(models.Model):
     user_agent = models.CharField(max_length=400, blank=True)
     reason = models.CharField(max_length=100, blank=True)
     detail = models.JSONField(default=dict, blank=True)
+    # The staff member who made a change in the admin (``admin:…`` tags); empty otherwise.
+    # The address is kept as text too, so the row still names them after the account is gone.
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                              on_delete=models.SET_NULL, related_name="audited_actions")
+    actor_email = models.CharField(max_length=254, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

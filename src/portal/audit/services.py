@@ -20,8 +20,12 @@ SUCCESSES = {Tag.LINK_REDEEMED, Tag.OIDC_SUCCEEDED, Tag.LINK_SENT}
 
 def record_event(tag: Tag, *, request: HttpRequest | None = None, email: str = "",
                  user: Any = None, organization: Any = None, ip: str | None = None,
-                 agent: str = "", reason: str = "", **detail: Any) -> AuthEvent:
-    """Write one audit event; callers run it inside the transaction of what it records."""
+                 agent: str = "", reason: str = "", actor: Any = None,
+                 **detail: Any) -> AuthEvent:
+    """Write one audit event; callers run it inside the transaction of what it records.
+
+    ``actor`` is the staff member who made an admin change, when there is one.
+    """
     if request is not None:
         ip = ip or client_ip(request)
         agent = agent or user_agent(request)
@@ -33,4 +37,5 @@ def record_event(tag: Tag, *, request: HttpRequest | None = None, email: str = "
         created_at=now(), tag=tag.value, outcome=outcome, email=email or (
             user.email if user is not None else ""),
         user=user, organization=organization, ip=ip or None, user_agent=agent[:400],
-        reason=reason, detail=detail)
+        reason=reason, detail=detail, actor=actor,
+        actor_email=actor.email if actor is not None else "")

@@ -24,3 +24,19 @@ class Tag(StrEnum):
     SIGNED_OUT = "signin:session:signed_out"
     SESSION_ENDED = "signin:session:ended"
     SESSION_TIMED_OUT = "signin:session:timed_out"
+    SESSIONS_REVOKED = "signin:session:revoked"  # access taken away: every session ended
+    # Staff changes in the admin; each row names the staff member (actor) and what changed.
+    ADMIN_USER_ADDED = "admin:user:added"
+    ADMIN_USER_CHANGED = "admin:user:changed"
+    ADMIN_USER_DELETED = "admin:user:deleted"
+    ADMIN_MEMBERSHIP_ADDED = "admin:membership:added"
+    ADMIN_MEMBERSHIP_CHANGED = "admin:membership:changed"
+    ADMIN_MEMBERSHIP_REMOVED = "admin:membership:removed"
+    ADMIN_ORGANIZATION_ADDED = "admin:organization:added"
+    ADMIN_ORGANIZATION_CHANGED = "admin:organization:changed"
+    ADMIN_ORGANIZATION_DELETED = "admin:organization:deleted"
+    ADMIN_GROUP_ADDED = "admin:group:added"
+    ADMIN_GROUP_CHANGED = "admin:group:changed"
+    ADMIN_GROUP_DELETED = "admin:group:deleted"
+    # accounts migration 0002: extra memberships removed when one per person became the rule.
+    MEMBERSHIP_REMOVED_BY_MIGRATION = "migration:membership:removed"

@@ -25,7 +25,7 @@ INSTALLED_APPS = [
     "portal.signin",
     "portal.servicedesk",
     "portal.helpcenter",
-    "django.contrib.admin",
+    "portal.accounts.apps.PortalAdminConfig",  # django.contrib.admin with PortalAdminSite
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

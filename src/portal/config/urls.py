@@ -5,9 +5,6 @@ from django.urls import include, path
 from portal.core import views as core_views
 from portal.servicedesk import views as servicedesk_views
 
-admin.site.site_header = "Cloud Sentry staff"
-admin.site.site_title = "Cloud Sentry staff"
-
 urlpatterns = [
     path("", servicedesk_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
@@ -79,3 +81,23 @@ def active_sessions(user: User) -> list[UserSession]:
                                       expire_date__gt=current)
                .values_list("session_key", flat=True))
     return [row for row in rows if row.session_key in live]
+
+
+def end_all_sessions(user_ids: Sequence[int], *, reason: str) -> dict[int, int]:
+    """End every session of these people, in this transaction; return how many each had.
+
+    Called when their access was taken away (``accounts.signals.access_revoked``). Their
+    session epoch has already moved on, so Django refuses every older session anyway; here
+    the server-side session rows are deleted, their "Your sessions" rows are marked ended,
+    and one audit row per person says so.
+    """
+    moment = now()
+    rows = list(UserSession.objects.filter(user_id__in=user_ids, ended_at__isnull=True)
+                .values_list("pk", "user_id", "session_key"))
+    Session.objects.filter(session_key__in=[key for _, _, key in rows]).delete()
+    UserSession.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(ended_at=moment)
+    ended = Counter(user_id for _, user_id, _ in rows)
+    for user in User.objects.filter(pk__in=user_ids).select_related("membership__organization"):
+        record_event(Tag.SESSIONS_REVOKED, user=user, reason=reason,
+                     sessions_ended=ended[user.pk])
+    return {user_id: ended[user_id] for user_id in user_ids}

@@ -60,6 +60,7 @@ from portal.signin.oidc.errors import (
     MethodNotAllowed,
     MissingEmail,
     NotEligible,
+    OrganizationDisabled,
     OrganizationMismatch,
     ProviderNotConfigured,
     ProviderRefused,
@@ -355,6 +356,8 @@ def _check_google_domain(provider: Provider, claims: dict[str, Any], email: str,
 def _policy_refusal(provider: Provider, verdict: Eligibility, email: str) -> FederationError:
     if verdict.reason == "user_disabled":
         return AccountDisabled(provider.label)
+    if verdict.reason == "organization_disabled":
+        return OrganizationDisabled(provider.label)
     if verdict.reason == "method_not_allowed":
         return MethodNotAllowed(provider.label)
     if verdict.reason == "no_organization":

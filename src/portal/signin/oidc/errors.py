@@ -145,6 +145,12 @@ class AccountDisabled(FederationError):
                 "organization's admin to turn it back on.")
 
 
+class OrganizationDisabled(FederationError):
+    reason = "organization_disabled"
+    template = ("Your organization's access to this portal is turned off, so no one there "
+                "can sign in. Your organization's admin can ask Cloud Sentry to turn it back on.")
+
+
 class MethodNotAllowed(FederationError):
     reason = "method_not_allowed"
     template = ("Your organization does not allow Sign in with {provider}. Please "

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from portal.accounts.models import Organization
-from portal.accounts.services import InvalidEmail, add_user
+from portal.accounts.services import AccountError, add_user
 
 
 class Command(BaseCommand):
@@ -30,7 +30,7 @@ class Command(BaseCommand):
             raise CommandError("Give --org NAME (or --staff for Cloud Sentry staff).")
         try:
             user = add_user(email, organization, admin=admin, staff=staff, full_name=name)
-        except InvalidEmail as exc:
+        except AccountError as exc:  # a bad address, or already in another organization
             raise CommandError(str(exc)) from None
         if staff and not user.is_superuser:
             user.is_superuser = True

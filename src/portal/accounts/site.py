@@ -1,0 +1,67 @@
+"""The staff admin's site: signing in the portal's way, no passwords, one permission seam.
+
+``PortalAdminSite`` is installed as Django's default site by ``apps.PortalAdminConfig``, so
+``@admin.register`` and ``admin.site`` everywhere mean this site.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+from urllib.parse import urlencode
+
+from django.contrib import admin
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from portal.core.http import safe_next
+
+
+class PortalAdminSite(admin.AdminSite):
+    """Django's admin with the portal's sign-in and sign-out and no password pages."""
+
+    site_header = "Cloud Sentry staff"
+    site_title = "Cloud Sentry staff"
+    index_title = "Staff admin"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        """Say whether this request may use the staff admin: an active staff member's.
+
+        Every admin page asks here (and the login page, to tell a signed-in person who may
+        not enter from one who may). This is the one seam for stronger checks on staff,
+        such as requiring that this session was started with a passkey.
+        """
+        user = request.user
+        return bool(user.is_authenticated and user.is_active and user.is_staff)
+
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+              ) -> HttpResponse:
+        """Send people to the portal's own sign-in page; there is no admin password form.
+
+        A signed-in person who may not use the admin gets a plain "staff only" page instead
+        of another trip to the sign-in page (which would send them straight back, in a loop).
+        """
+        # The destination is re-checked here and again by the sign-in flow: same-site only.
+        destination = safe_next(request.GET.get("next"), reverse("admin:index"))
+        if request.user.is_authenticated:
+            if self.has_permission(request):
+                return redirect(destination)
+            return render(request, "core/error.html", {
+                "title": "This area is for staff only",
+                "message": "The staff admin is for Cloud Sentry staff. Your service requests "
+                           "are on the portal home page."}, status=403)
+        return redirect(f"{reverse('signin:start')}?{urlencode({'next': destination})}")
+
+    def logout(self, request: HttpRequest,  # type: ignore[override]  # a redirect, not a page
+               extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """Use the portal's sign-out, which also ends the session row and writes the audit."""
+        return redirect("signin:signout")
+
+    def password_change(self, request: HttpRequest,
+                        extra_context: dict[str, Any] | None = None) -> NoReturn:
+        """There are no passwords to change; a password set here could only mislead."""
+        raise Http404("There are no passwords in this portal.")
+
+    def password_change_done(self, request: HttpRequest,
+                             extra_context: dict[str, Any] | None = None) -> NoReturn:
+        raise Http404("There are no passwords in this portal.")
