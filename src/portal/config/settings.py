@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "portal.audit",
     "portal.mail",
     "portal.signin",
+    "portal.passkeys",
     "portal.servicedesk",
     "portal.helpcenter",
     "django.contrib.admin",
@@ -147,6 +148,8 @@ SIGNIN_RATE_LIMITS = {
     "code_ip": "20/15m", "code_address": "10/1d", "code_global": "300/h",
     # Audit rows written for cookie-less link loads, per client address.
     "link_audit_ip": "30/15m",
+    # Passkey sign-in attempts (each one verifies a signature), per client address and all.
+    "passkey_ip": "30/15m", "passkey_global": "600/m",
 }
 # "Send another link" waits this long after the last request from the same browser.
 SIGNIN_RESEND_COOLDOWN_SECONDS = 60
