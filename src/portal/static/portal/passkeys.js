@@ -76,7 +76,7 @@
     var note = document.getElementById("passkey-needs-js");
     if (note) note.hidden = true;
     form.hidden = false;
-    var box = form.querySelector(".field-error");
+    var box = form.querySelector(".passkey-error");
     var button = form.querySelector("button[type=submit]");
     form.addEventListener("submit", function (event) {
       event.preventDefault();
