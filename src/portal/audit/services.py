@@ -14,8 +14,9 @@ from portal.core.http import client_ip, user_agent
 FAILURES = {Tag.LINK_DECLINED, Tag.LINK_DELIVERY_FAILED, Tag.LINK_EXPIRED_UNSENT,
             Tag.LINK_EXPIRED_USE, Tag.LINK_REUSED, Tag.LINK_SUPERSEDED_USE,
             Tag.LINK_REVOKED_USE, Tag.LINK_UNKNOWN, Tag.LINK_RATE_LIMITED, Tag.LINK_CODE_FAILED,
-            Tag.OIDC_FAILED}
-SUCCESSES = {Tag.LINK_REDEEMED, Tag.OIDC_SUCCEEDED, Tag.LINK_SENT}
+            Tag.OIDC_FAILED, Tag.PASSKEY_FAILED, Tag.PASSKEY_RATE_LIMITED}
+SUCCESSES = {Tag.LINK_REDEEMED, Tag.OIDC_SUCCEEDED, Tag.LINK_SENT, Tag.PASSKEY_SIGNED_IN,
+             Tag.PASSKEY_REGISTERED}
 
 
 def record_event(tag: Tag, *, request: HttpRequest | None = None, email: str = "",

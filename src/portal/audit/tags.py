@@ -21,6 +21,12 @@ class Tag(StrEnum):
     LINK_CODE_FAILED = "signin:link:code_failed"  # a wrong, dead or misplaced short code
     OIDC_SUCCEEDED = "signin:oidc:succeeded"
     OIDC_FAILED = "signin:oidc:failed"
+    PASSKEY_REGISTERED = "signin:passkey:registered"
+    PASSKEY_SIGNED_IN = "signin:passkey:signed_in"
+    PASSKEY_FAILED = "signin:passkey:failed"  # a refused registration or sign-in attempt
+    PASSKEY_RATE_LIMITED = "signin:passkey:rate_limited"
+    PASSKEY_RENAMED = "signin:passkey:renamed"
+    PASSKEY_REMOVED = "signin:passkey:removed"
     SIGNED_OUT = "signin:session:signed_out"
     SESSION_ENDED = "signin:session:ended"
     SESSION_TIMED_OUT = "signin:session:timed_out"

@@ -23,6 +23,7 @@ INSTALLED_APPS = [
     "portal.audit",
     "portal.mail",
     "portal.signin",
+    "portal.passkeys",
     "portal.servicedesk",
     "portal.helpcenter",
     "portal.accounts.apps.PortalAdminConfig",  # django.contrib.admin with PortalAdminSite
@@ -184,6 +185,8 @@ SIGNIN_RATE_LIMITS = {
     "link_audit_ip": "30/15m",
     # Google/Microsoft refusals written to the audit trail, per client address.
     "oidc_failures_ip": "50/15m",
+    # Passkey sign-in attempts (each one verifies a signature), per client address and all.
+    "passkey_ip": "30/15m", "passkey_global": "600/m",
 }
 # "Send another link" waits this long after the last request from the same browser.
 SIGNIN_RESEND_COOLDOWN_SECONDS = 60

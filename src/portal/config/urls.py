@@ -9,6 +9,7 @@ urlpatterns = [
     path("", servicedesk_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("signin/", include("portal.signin.urls")),
+    path("passkeys/", include("portal.passkeys.urls")),
     path("requests/", include("portal.servicedesk.urls")),
     path("help/", include("portal.helpcenter.urls")),
     path("admin/", admin.site.urls),

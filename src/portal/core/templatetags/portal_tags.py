@@ -13,7 +13,8 @@ from portal.core.http import describe_agent
 register = template.Library()
 
 SIGN_IN_METHODS = {"email": "Email link", "email_code": "Code from the email",
-                   "google": "Google", "microsoft": "Microsoft"}
+                   "google": "Google", "microsoft": "Microsoft",
+                   "passkey": "Passkey"}
 
 
 @register.filter(name="describe_agent")

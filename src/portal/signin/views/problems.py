@@ -11,6 +11,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from portal.passkeys.errors import (
+    ChallengeExpired,
+    ChallengeMissing,
+    PasskeyAccountCannotSignIn,
+    PasskeyAlreadyRegistered,
+    PasskeyMalformed,
+    PasskeyNameMissing,
+    PasskeyProblem,
+    PasskeyRejected,
+    PasskeyUnknown,
+)
 from portal.signin.errors import (
     AccountCannotSignIn,
     CodeLocked,
@@ -107,3 +118,38 @@ def wait_page(error: RateLimited | ResendTooSoon, *, what: str) -> Page:
 
 UNAVAILABLE = Page(503, "Email sign-in is having trouble",
                    "We could not finish that just now. Please try again in a few minutes.")
+
+
+# Passkeys: what the sign-in page and the Passkeys page say when a ceremony is refused.
+_EMAIL_INSTEAD = "You can always sign in with an email link instead."
+PASSKEY_PAGES: dict[type[PasskeyProblem], Page] = {
+    ChallengeMissing: Page(400, "Please try that again",
+                           "That passkey request was already used or never started here. "
+                           "Press the button again to start a fresh one."),
+    ChallengeExpired: Page(400, "That took too long",
+                           "Passkey requests work for 5 minutes. Press the button again to "
+                           "start a fresh one."),
+    PasskeyMalformed: Page(400, "Your browser sent something we could not read",
+                           "Try again, or use another browser. " + _EMAIL_INSTEAD),
+    PasskeyUnknown: Page(400, "This passkey is not registered here",
+                         "It may have been removed, or it belongs to another site. "
+                         + _EMAIL_INSTEAD),
+    PasskeyRejected: Page(400, "This passkey could not be verified",
+                          "Your device's answer did not check out for this site, so nobody "
+                          "was signed in. Try again; " + _EMAIL_INSTEAD[0].lower()
+                          + _EMAIL_INSTEAD[1:]),
+    PasskeyAlreadyRegistered: Page(409, "This passkey is already registered",
+                                   "This device's passkey is already on your list."),
+    PasskeyAccountCannotSignIn: Page(
+        403, "This account cannot sign in",
+        "The account has been turned off. Your organization's IT lead or our support team "
+        "can help."),
+    PasskeyNameMissing: Page(400, "Give the passkey a name",
+                             "A name helps you tell your passkeys apart, for example "
+                             "\"Work laptop\"."),
+}
+
+
+def passkey_page(problem: PasskeyProblem) -> Page:
+    """Return the words for a refused passkey ceremony (unknown kinds read as "not verified")."""
+    return PASSKEY_PAGES.get(type(problem), PASSKEY_PAGES[PasskeyRejected])

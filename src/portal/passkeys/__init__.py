@@ -1,0 +1,1 @@
+"""Passkeys (WebAuthn): register one after signing in, then sign in with it."""

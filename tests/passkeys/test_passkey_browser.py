@@ -1,0 +1,151 @@
+"""Passkeys in Debian's Chromium with a virtual authenticator (DevTools WebAuthn domain).
+
+The live server answers on http://localhost (a secure context, so WebAuthn works over
+plain HTTP), and PORTAL_BASE_URL points at it: the relying party id is ``localhost``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from portal.audit.models import AuthEvent
+from portal.audit.tags import Tag
+from portal.passkeys import challenges, flows
+from portal.passkeys.errors import ChallengeMissing, PasskeyRejected
+from portal.passkeys.models import Passkey, PasskeyHandle
+from portal.signin.models import UserSession
+from tests.signin.magic import deliver_and_read, request_as
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+ALICE = "alice@northwind.example"
+
+REPLAY = """async ([body, fresh]) => {
+  const token = document.querySelector('#passkey-signin [name=csrfmiddlewaretoken]').value;
+  const headers = {'Content-Type': 'application/json', 'X-CSRFToken': token};
+  if (fresh) await fetch('/passkeys/signin/options/', {method: 'POST', headers});
+  const response = await fetch('/passkeys/signin/', {method: 'POST', headers, body});
+  return [response.status, await response.json()];
+}"""
+
+
+def _with_authenticator(context: Any, page: Any) -> None:
+    cdp = context.new_cdp_session(page)
+    cdp.send("WebAuthn.enable")
+    cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
+        "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
+        "hasUserVerification": True, "isUserVerified": True}})
+
+
+def _sign_in_by_email(page: Any, base: str, smtp: Any) -> None:
+    smtp.clear()
+    page.goto(f"{base}/signin/")
+    page.get_by_label("Work email address").fill(ALICE)
+    page.get_by_role("button", name="Email me a sign-in link").click()
+    page.get_by_role("heading", name="Check your inbox").wait_for()
+    (link,) = deliver_and_read(smtp)
+    page.goto(link.url)
+    page.get_by_role("button", name="Sign out").wait_for()
+
+
+def _sign_out(page: Any) -> None:
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/signin/signed-out/")
+
+
+def _try_captured(assertion: str, base_url: str, settings: Any) -> object:
+    """Offer ``assertion`` to the flow as the browser that asked for its challenge would."""
+    settings.PORTAL_BASE_URL = base_url
+    request = request_as(Client(), "/passkeys/signin/", "post")
+    challenges.issue(request, "signin")
+    # The challenge the authenticator signed, waiting in this session as if issued here.
+    client_data = json.loads(_b64url(json.loads(assertion)["response"]["clientDataJSON"]))
+    request.session[challenges.SESSION_KEY]["signin"]["c"] = _pad(client_data["challenge"])
+    return flows.sign_in(request, assertion)
+
+
+def _b64url(text: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(_pad(text))
+
+
+def _pad(text: str) -> str:
+    return text + "=" * (-len(text) % 4)
+
+
+def test_passkey_journey(browser, live_server, smtp, settings, alice) -> None:
+    base = live_server.url
+    assert base.startswith("http://localhost:")
+    settings.PORTAL_BASE_URL = base
+    context = browser.new_context()
+    page = context.new_page()
+    _with_authenticator(context, page)
+
+    # Signed in by email, Alice adds a passkey on the Passkeys page.
+    _sign_in_by_email(page, base, smtp)
+    page.get_by_role("link", name="Passkeys").click()
+    page.get_by_label("Name (optional)").fill("Work laptop")
+    page.get_by_role("button", name="Add a passkey").click()
+    page.get_by_role("rowheader", name="Work laptop").wait_for()
+    passkey = Passkey.objects.get()
+    assert passkey.user == alice and passkey.transports == ["internal"]
+    assert ALICE.encode() not in bytes(PasskeyHandle.objects.get(user=alice).handle)
+    assert AuthEvent.objects.filter(tag=Tag.PASSKEY_REGISTERED, user=alice).count() == 1
+    _sign_out(page)
+
+    # An assertion made for this site but never delivered: captured for the checks below.
+    page.goto(f"{base}/signin/")
+    page.route("**/passkeys/signin/", lambda route: route.abort())
+    # Waiting for the failure, not the request: the abort must have happened before unroute.
+    with page.expect_event("requestfailed") as held:
+        page.get_by_role("button", name="Sign in with a passkey").click()
+    captured = json.dumps(json.loads(held.value.post_data or "{}")["credential"])
+    page.unroute("**/passkeys/signin/")
+
+    # Another relying party (127.0.0.1 instead of localhost), or the same host on another
+    # origin: the portal refuses the assertion, though its signature is sound.
+    port = base.rsplit(":", 1)[1]
+    for elsewhere in (f"http://127.0.0.1:{port}", "http://localhost:1", f"https://localhost:{port}"):
+        with pytest.raises(PasskeyRejected):
+            _try_captured(captured, elsewhere, settings)
+    assert AuthEvent.objects.filter(tag=Tag.PASSKEY_FAILED,
+                                    reason="verification_failed").count() == 3
+    # The same assertion at the portal's own origin is good: the refusals were the origin.
+    assert _try_captured(captured, base, settings).email == ALICE
+
+    # Signing in with the passkey from the sign-in page.
+    page.goto(f"{base}/signin/")
+    with page.expect_request("**/passkeys/signin/") as sent:
+        page.get_by_role("button", name="Sign in with a passkey").click()
+    page.wait_for_url(f"{base}/")
+    page.get_by_role("button", name="Sign out").wait_for()
+    assertion = sent.value.post_data or ""
+    assert UserSession.objects.filter(user=alice, method="passkey").count() == 2
+    assert AuthEvent.objects.filter(tag=Tag.PASSKEY_SIGNED_IN, user=alice).count() == 2
+
+    # Replayed, with no challenge waiting or with a fresh one: refused, nobody signed in.
+    _sign_out(page)
+    page.goto(f"{base}/signin/")
+    for fresh in (False, True):
+        status, answer = page.evaluate(REPLAY, [assertion, fresh])
+        assert status == 400 and not answer["ok"], answer
+    assert page.get_by_role("button", name="Sign out").count() == 0
+    assert UserSession.objects.filter(user=alice, method="passkey").count() == 2
+
+    # Removed, the passkey signs nobody in, though the device still offers it.
+    _sign_in_by_email(page, base, smtp)
+    page.goto(f"{base}/passkeys/")
+    page.get_by_role("button", name="Remove Work laptop").click()
+    page.get_by_text("You have no passkeys yet.").wait_for()
+    assert AuthEvent.objects.filter(tag=Tag.PASSKEY_REMOVED, user=alice).count() == 1
+    _sign_out(page)
+    page.goto(f"{base}/signin/")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    page.get_by_text("This passkey is not registered here").wait_for()
+    context.close()
+    with pytest.raises(ChallengeMissing):  # nothing waits in a browser that never asked
+        flows.sign_in(request_as(Client(), "/passkeys/signin/", "post"), captured)
