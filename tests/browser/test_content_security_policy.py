@@ -25,8 +25,8 @@ from django.urls import reverse
 
 from portal.accounts.models import GoogleWorkspaceDomain, Organization, User
 from portal.core.clock import now
+from portal.devtools import catcher
 from portal.helpcenter.articles import all_articles
-from portal.mail import catcher
 from portal.mail.compose import compose
 from portal.mail.outbox import new_message_id
 from portal.servicedesk import services

@@ -16,8 +16,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from portal.core.clock import now
+from portal.devtools import catcher
 from portal.helpcenter.articles import all_articles
-from portal.mail import catcher
 from portal.mail.compose import compose
 from portal.mail.outbox import new_message_id
 from portal.servicedesk import services
