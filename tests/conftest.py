@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from tests.support.proxy import production_stack, stack  # noqa: F401 - fixtures for every test
 from tests.support.smtp import SMTPServer
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
