@@ -132,3 +132,11 @@ def test_signing_in_through_the_stack_leaves_no_secret_in_any_log(stack: Stack) 
     stack.wait_for_log("nginx access", f"GET {redacted}", timeout=1)
     stack.wait_for_log("gunicorn access", f"GET {redacted}", timeout=1)
     stack.wait_for_log("gunicorn error", f"Method Not Allowed (POST): {redacted}", timeout=1)
+
+
+def test_healthz_through_nginx_checks_postgres_redis_and_the_queue(stack: Stack) -> None:
+    with stack.client() as client:
+        response = client.get("/healthz")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["database"], body["redis"], body["mail_queue"]["status"]) == ("ok", "ok", "ok")
