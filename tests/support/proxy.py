@@ -85,12 +85,12 @@ http {{
     uwsgi_temp_path {folder}/uwsgi;
     scgi_temp_path {folder}/scgi;
 {portal_http}
-    access_log {folder}/access.log portal;
     upstream portal {{
         server 127.0.0.1:{upstream_port};
     }}
     server {{
         listen 127.0.0.1:{port};
+        access_log {folder}/access.log portal;
 {portal_location}
     }}
 }}

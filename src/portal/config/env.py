@@ -2,8 +2,9 @@
 
 Every variable the portal understands is declared once in ``VARIABLES``, with the default
 ``load`` uses and the words the README shows, so the README table and the code cannot
-drift apart unnoticed (``tests/config/test_env.py`` compares the README with ``table()``).  A bad value raises ``ConfigError`` whose message names the
-variable; ``portal`` prints that one line and exits instead of showing a traceback.
+drift apart unnoticed (``tests/config/test_env.py`` compares the README with ``table()``).
+A bad value raises ``ConfigError`` whose message names the variable; ``portal`` prints
+that one line and exits instead of showing a traceback.
 """
 
 from __future__ import annotations
