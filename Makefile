@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgres lint install browser bench clean
+.PHONY: run test test-sqlite test-postgres lint install browser nginx bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is needed"'
@@ -26,10 +26,16 @@ install: $(STAMP)
 run: $(STAMP)
 	PORTAL_DEBUG=true $(BIN)/portal dev
 
-# The test-only pieces that do not come from PyPI: Debian's Chromium and the npm OpenID provider.
+# The test-only pieces that do not come from PyPI: Debian's Chromium and nginx, and the npm
+# OpenID provider.
 browser:
 	@test -x /usr/bin/chromium || { echo "Installing Debian's chromium (browser tests)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# The tests start their own nginx (tests/support/proxy.py); the system service is not used.
+nginx:
+	@test -x /usr/sbin/nginx || { echo "Installing Debian's nginx (tests behind a reverse proxy)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; }
 
 tests/support/%/node_modules/.installed: tests/support/%/package.json
 	npm install --prefix tests/support/$* --no-audit --no-fund --loglevel=error
@@ -37,7 +43,7 @@ tests/support/%/node_modules/.installed: tests/support/%/package.json
 
 ## make test: the whole suite on SQLite (embedded default: database cache and counters),
 ## then on PostgreSQL + Redis (the production path).
-test: $(STAMP) browser $(NODE_STAMPS)
+test: $(STAMP) browser nginx $(NODE_STAMPS)
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 

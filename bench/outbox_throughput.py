@@ -139,10 +139,12 @@ def main() -> int:
     env = {**os.environ, "DATABASE_URL": args.database_url, "PORTAL_DEBUG": "false",
            "PORTAL_SECRET_KEY": os.environ.get("PORTAL_SECRET_KEY", "bench-" + "x" * 40),
            "DJANGO_SETTINGS_MODULE": "portal.config.settings", "SMTP_HOST": "127.0.0.1",
+           "PORTAL_ALLOW_INSECURE_HTTP": "true",  # no web server: nothing is served
            "SMTP_PORT": str(sink.port), "SMTP_TLS": "none", "SMTP_USERNAME": "",
            "DKIM_SELECTOR": "", "DKIM_PRIVATE_KEY_FILE": "", "PYTHONUNBUFFERED": "1"}
     os.environ.update({k: env[k] for k in ("DATABASE_URL", "PORTAL_DEBUG", "PORTAL_SECRET_KEY",
-                                           "DJANGO_SETTINGS_MODULE")})
+                                           "DJANGO_SETTINGS_MODULE",
+                                           "PORTAL_ALLOW_INSECURE_HTTP")})
     import django
 
     django.setup()

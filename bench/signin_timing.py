@@ -32,6 +32,7 @@ def main() -> int:
     (Path(tmp) / "static").mkdir()
     os.environ.setdefault("PORTAL_SECRET_KEY", "bench-" + "x" * 40)
     os.environ.setdefault("PORTAL_ALLOWED_HOSTS", "testserver")
+    os.environ.setdefault("PORTAL_ALLOW_INSECURE_HTTP", "true")  # plain HTTP, in-process
     os.environ["DJANGO_SETTINGS_MODULE"] = "portal.config.settings"
     import django
 

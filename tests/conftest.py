@@ -12,6 +12,7 @@ import pytest
 from django.conf import settings
 
 from tests.factories import make_org, make_user
+from tests.support.proxy import production_stack, stack  # noqa: F401 - fixtures for every test
 from tests.support.smtp import SMTPServer
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.config.portal_cli import PROPER_KEY, run_portal
+from tests.config.portal_cli import PRODUCTION, run_portal
 
 
 @pytest.fixture(scope="module")
 def portal_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Production-mode variables for a database that `portal migrate` has prepared."""
     folder = tmp_path_factory.mktemp("cli")
-    variables = {"PORTAL_SECRET_KEY": PROPER_KEY, "PORTAL_VAR_DIR": str(folder),
+    variables = {**PRODUCTION, "PORTAL_VAR_DIR": str(folder),
                  "DATABASE_URL": f"sqlite:///{folder / 'portal.sqlite3'}"}
     result = run_portal("migrate", "--no-input", **variables)
     assert result.returncode == 0, result.stderr
@@ -98,7 +98,35 @@ def test_addorg_twice_fails_with_one_line(portal_env: dict[str, str]) -> None:
 
 
 def test_bad_configuration_stops_adduser_before_django_starts(tmp_path: Path) -> None:
-    result = run_portal("adduser", "x@example.com", "--staff", PORTAL_SECRET_KEY=PROPER_KEY,
+    result = run_portal("adduser", "x@example.com", "--staff", **PRODUCTION,
                         DATABASE_URL="mysql://portal@db.example/portal")
     assert result.returncode == 2
     assert _one_line(result.stderr).startswith("portal: configuration error: DATABASE_URL: ")
+
+
+# Issue 8: help needs no configuration at all; only commands that do something need it.
+@pytest.mark.parametrize("args", [["--help"], [], ["help"], ["help", "serve"], ["worker", "-h"]])
+def test_help_prints_in_a_shell_with_no_configuration(args: list[str]) -> None:
+    result = run_portal(*args)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout.strip()
+    if len(args) < 2:
+        for command in ("serve", "worker", "adduser", "addorg", "migrate"):
+            assert f"    {command}\n" in result.stdout, command
+    # It says, calmly and once, that commands will not start yet, and why.
+    note = [line for line in result.stderr.splitlines() if line.startswith("portal: note:")]
+    assert len(note) == 1 and "PORTAL_SECRET_KEY" in note[0], result.stderr
+
+
+def test_help_with_a_complete_configuration_carries_no_note() -> None:
+    result = run_portal("--help", **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert "portal: note:" not in result.stderr
+    assert "    serve\n" in result.stdout
+
+
+def test_a_command_still_refuses_to_start_without_configuration() -> None:
+    result = run_portal("migrate", "--help-me")  # an argument, not a request for help
+    assert result.returncode == 2
+    assert _one_line(result.stderr).startswith("portal: configuration error: PORTAL_SECRET_KEY")

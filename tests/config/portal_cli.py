@@ -9,6 +9,8 @@ from pathlib import Path
 
 PORTAL = Path(sys.executable).with_name("portal")
 PROPER_KEY = "k" * 50
+# What production mode needs at the least: a real key and an https:// public address.
+PRODUCTION = {"PORTAL_SECRET_KEY": PROPER_KEY, "PORTAL_BASE_URL": "https://portal.example.com"}
 
 # What the test process carries (pytest-django's settings module, settings_test's defaults)
 # must not leak into a subprocess that is meant to see only what the test gives it.

@@ -12,7 +12,7 @@ from portal.config.env import DEV_SECRET_KEY, ConfigError, load
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 DEV = {"PORTAL_DEBUG": "true"}
-PROD = {"PORTAL_SECRET_KEY": "p" * 40}
+PROD = {"PORTAL_SECRET_KEY": "p" * 40, "PORTAL_BASE_URL": "https://portal.example.com"}
 
 # A value the portal cannot use, for every variable that can have one.
 BAD_VALUES: dict[str, list[str]] = {
@@ -42,6 +42,10 @@ BAD_VALUES: dict[str, list[str]] = {
     "SIGNIN_LIMIT_PER_IP": ["50", "50/1.5m", "50/15M", "10000000/15m"],
     "SIGNIN_LIMIT_OVERALL": ["600/minute", "600/31d", "\uff16\uff10\uff10/m"],
     "SIGNIN_CODE_LIMIT_PER_IP": ["20/", "/15m", "20/15m\nx"],
+    "FORWARDED_ALLOW_IPS": ["*", "proxy.internal", "10.0.0.300", "10.0.0.1/24", "10.0.0.0/33",
+                            "10.0.0.1 10.0.0.2", "10.0.0.1:8080", " , "],
+    "PORTAL_ALLOW_INSECURE_HTTP": ["maybe"],
+    "SMTP_ALLOW_UNENCRYPTED": ["sometimes"],
 }
 
 # Free text: any value is acceptable, so the check is that the value is read, where it goes.
@@ -58,7 +62,6 @@ FREE_TEXT: dict[str, tuple[str, str]] = {
     "MICROSOFT_CLIENT_SECRET": ("ms-secret", "microsoft_client_secret"),
     "PORTAL_DEV_MAIL_DIR": ("/tmp/mail", "dev_mail_dir"),
     "PORTAL_BIND": ("0.0.0.0:9000", "bind"),
-    "FORWARDED_ALLOW_IPS": ("10.0.0.1,10.0.0.2", "forwarded_allow_ips"),
 }
 # Read once at import (where the SQLite file lives); checked in a subprocess in test_cli.py.
 READ_AT_IMPORT = {"PORTAL_VAR_DIR"}
@@ -202,7 +205,8 @@ def test_allowed_hosts_default_to_the_base_url_host() -> None:
     assert load({**PROD, "PORTAL_BASE_URL": "https://portal.example.com/"}).allowed_hosts == [
         "portal.example.com"]
     # Django compares IPv6 literals in brackets, as the Host header carries them.
-    assert load({**PROD, "PORTAL_BASE_URL": "http://[::1]:8000"}).allowed_hosts == ["[::1]"]
+    assert load({**PROD, "PORTAL_BASE_URL": "http://[::1]:8000",
+                 "PORTAL_ALLOW_INSECURE_HTTP": "true"}).allowed_hosts == ["[::1]"]
 
 
 def test_allowed_hosts_split_on_commas() -> None:
@@ -232,3 +236,104 @@ def test_readme_documents_every_variable() -> None:
         "README.md must document every variable in portal.config.env.VARIABLES "
         f"(its configuration table is written from that list); missing: {', '.join(missing)}"
         + ("" if README.exists() else " (README.md does not exist yet)"))
+
+
+def test_readme_table_is_the_one_written_from_variables() -> None:
+    # Defaults and descriptions have one home (env.VARIABLES); the README shows them as is.
+    assert env.table() in README.read_text(), (
+        "README.md's configuration table differs from portal.config.env.table(); paste "
+        "the output of: python -c 'from portal.config.env import table; print(table())'")
+
+
+def test_every_default_is_the_value_load_uses() -> None:
+    config = load(DEV)
+    literal = {
+        "PORTAL_BASE_URL": config.base_url,
+        "SMTP_HOST": config.smtp_host, "SMTP_PORT": config.smtp_port,
+        "SMTP_TLS": config.smtp_tls, "SMTP_TIMEOUT_SECONDS": config.smtp_timeout,
+        "PORTAL_FROM_EMAIL": config.from_email, "PORTAL_BRAND": config.brand,
+        "MAGIC_LINK_TTL_SECONDS": config.magic_link_ttl,
+        "SESSION_IDLE_SECONDS": config.session_idle_seconds,
+        "SESSION_MAX_SECONDS": config.session_max_seconds,
+        "GOOGLE_DISCOVERY_URL": config.google_discovery_url,
+        "MICROSOFT_DISCOVERY_URL": config.microsoft_discovery_url,
+        "PORTAL_BIND": config.bind, "WEB_CONCURRENCY": config.web_concurrency,
+        "PORTAL_SECRET_KEY": config.secret_key, "REDIS_URL": config.redis_url,
+    }
+    for name, value in literal.items():
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
+        assert shown == env.default_of(name), name
+    assert config.database["NAME"] == env.default_of("DATABASE_URL").removeprefix("sqlite:///")
+    assert ",".join(str(n.network_address) for n in config.forwarded_allow_ips) == (
+        env.default_of("FORWARDED_ALLOW_IPS"))
+
+
+def test_an_undeclared_variable_has_no_default() -> None:
+    with pytest.raises(KeyError):
+        env.default_of("PORTAL_NOT_A_VARIABLE")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("10.0.0.5", ["10.0.0.5/32"]),
+    (" 10.0.0.0/24 , 2001:db8::/64 ", ["10.0.0.0/24", "2001:db8::/64"]),
+    ("127.0.0.1,::1", ["127.0.0.1/32", "::1/128"]),
+])
+def test_forwarded_allow_ips_are_parsed_once_into_networks(raw: str,
+                                                           expected: list[str]) -> None:
+    networks = load({**PROD, "FORWARDED_ALLOW_IPS": raw}).forwarded_allow_ips
+    assert [str(network) for network in networks] == expected
+
+
+def test_forwarded_allow_ips_error_names_the_bad_entry() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load({**PROD, "FORWARDED_ALLOW_IPS": "10.0.0.5,proxy.internal"})
+    assert "'proxy.internal'" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+# Production refuses to send sign-in links in clear text (issue 9, item 7).
+@pytest.mark.parametrize("base_url", ["http://portal.example.com", "http://127.0.0.1:8000"])
+def test_production_refuses_an_http_base_url(base_url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load({**PROD, "PORTAL_BASE_URL": base_url})
+    assert caught.value.variable == "PORTAL_BASE_URL"
+    assert "PORTAL_ALLOW_INSECURE_HTTP" in str(caught.value)
+
+
+def test_production_refuses_the_default_base_url() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load({"PORTAL_SECRET_KEY": "p" * 40})
+    assert caught.value.variable == "PORTAL_BASE_URL"
+
+
+def test_http_base_url_starts_with_the_override_or_in_development() -> None:
+    assert load({**PROD, "PORTAL_BASE_URL": "http://portal.example.com",
+                 "PORTAL_ALLOW_INSECURE_HTTP": "true"}).base_url == "http://portal.example.com"
+    assert load({**DEV, "PORTAL_BASE_URL": "http://portal.example.com"}).debug is True
+
+
+@pytest.mark.parametrize("relay", ["smtp.relay.internal", "10.0.0.25", "2001:db8::25"])
+def test_production_refuses_unencrypted_smtp_to_a_relay_off_loopback(relay: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load({**PROD, "SMTP_TLS": "none", "SMTP_HOST": relay})
+    assert caught.value.variable == "SMTP_TLS"
+    assert relay in str(caught.value)
+    assert "SMTP_ALLOW_UNENCRYPTED" in str(caught.value)
+
+
+@pytest.mark.parametrize("relay", ["127.0.0.1", "127.0.0.53", "::1", "localhost"])
+def test_unencrypted_smtp_to_loopback_is_allowed(relay: str) -> None:
+    assert load({**PROD, "SMTP_TLS": "none", "SMTP_HOST": relay}).smtp_tls == "none"
+
+
+def test_unencrypted_smtp_off_loopback_starts_with_the_override() -> None:
+    config = load({**PROD, "SMTP_TLS": "none", "SMTP_HOST": "smtp.relay.internal",
+                   "SMTP_ALLOW_UNENCRYPTED": "true"})
+    assert (config.smtp_tls, config.smtp_host) == ("none", "smtp.relay.internal")
+
+
+def test_the_http_override_does_not_allow_unencrypted_smtp() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load({**PROD, "PORTAL_ALLOW_INSECURE_HTTP": "true", "SMTP_TLS": "none",
+              "SMTP_HOST": "smtp.relay.internal"})
+    assert caught.value.variable == "SMTP_TLS"

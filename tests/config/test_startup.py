@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from portal.config.env import DEV_SECRET_KEY
-from tests.config.portal_cli import PROPER_KEY, run_portal
+from tests.config.portal_cli import PRODUCTION, run_portal
 
 PRINT_SETTINGS = (
     "import json; from django.conf import settings as s; print(json.dumps({name: getattr(s, name)"
@@ -37,10 +37,15 @@ def _settings(tmp_path: Path, **variables: str) -> dict[str, object]:
     ("DKIM_SELECTOR", "portal"),
     ("WEB_CONCURRENCY", "lots"),
     ("SIGNIN_LIMIT_PER_IP", "50"),
+    ("FORWARDED_ALLOW_IPS", "proxy.internal"),
+    # Production refuses to send sign-in links in clear text (issue 9, item 7).
+    ("PORTAL_BASE_URL", "http://portal.example.com"),
+    ("SMTP_TLS", "none"),
 ])
 def test_bad_variable_stops_portal_with_one_line_naming_it(variable: str, value: str) -> None:
     expect = "DKIM_PRIVATE_KEY_FILE" if variable == "DKIM_SELECTOR" else variable
-    result = run_portal("check", PORTAL_SECRET_KEY=PROPER_KEY, **{variable: value})
+    result = run_portal("check", **{**PRODUCTION, "SMTP_HOST": "smtp.relay.example",
+                                    variable: value})
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -61,8 +66,7 @@ def test_production_mode_refuses_to_start_without_a_proper_secret_key(key: str |
 
 
 def test_production_mode_has_secure_cookies_and_hsts(tmp_path: Path) -> None:
-    printed = _settings(tmp_path, PORTAL_SECRET_KEY=PROPER_KEY,
-                        PORTAL_BASE_URL="https://portal.example.com")
+    printed = _settings(tmp_path, **PRODUCTION)
     assert printed["DEBUG"] is False
     assert printed["SESSION_COOKIE_SECURE"] is True
     assert printed["CSRF_COOKIE_SECURE"] is True
@@ -94,8 +98,7 @@ def test_portal_var_dir_moves_the_state_folder(tmp_path: Path) -> None:
 
 
 def test_diffsettings_runs_in_production_mode(tmp_path: Path) -> None:
-    result = run_portal("diffsettings", PORTAL_SECRET_KEY=PROPER_KEY,
-                        PORTAL_VAR_DIR=str(tmp_path))
+    result = run_portal("diffsettings", PORTAL_VAR_DIR=str(tmp_path), **PRODUCTION)
     assert result.returncode == 0, result.stderr
     assert "SESSION_COOKIE_SECURE = True" in result.stdout
 
@@ -108,3 +111,16 @@ def test_signin_limits_reach_the_settings_from_the_environment(tmp_path: Path) -
     assert result.returncode == 0, result.stderr
     limits = json.loads(result.stdout.strip().splitlines()[-1])
     assert (limits["ip"], limits["global"], limits["address"]) == ("80/15m", "1000/m", "5/15m")
+
+
+@pytest.mark.parametrize(("insecure", "override"), [
+    ({"PORTAL_BASE_URL": "http://portal.example.com"}, {"PORTAL_ALLOW_INSECURE_HTTP": "true"}),
+    ({"SMTP_TLS": "none", "SMTP_HOST": "smtp.relay.example"}, {"SMTP_ALLOW_UNENCRYPTED": "true"}),
+])
+def test_insecure_transport_starts_only_with_its_documented_override(
+        insecure: dict[str, str], override: dict[str, str]) -> None:
+    refused = run_portal("check", **{**PRODUCTION, **insecure})
+    assert refused.returncode == 2, refused.stderr
+    allowed = run_portal("check", **{**PRODUCTION, **insecure, **override})
+    assert allowed.returncode == 0, allowed.stderr
+    assert "Traceback" not in allowed.stderr

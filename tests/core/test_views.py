@@ -1,4 +1,4 @@
-"""Health check, static files and the friendly error pages."""
+"""Static files and the friendly error pages (the health check: test_health.py)."""
 
 from __future__ import annotations
 
@@ -6,32 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.test import Client, RequestFactory
 
 from portal.core import views
 
 pytestmark = pytest.mark.django_db
-
-
-def test_healthz_answers_200_with_json_when_the_database_answers(client: Client) -> None:
-    response = client.get("/healthz")
-    assert response.status_code == 200
-    assert response["Content-Type"] == "application/json"
-    assert response.json() == {"status": "ok", "database": "ok"}
-    # A cached "ok" would hide an outage from the load balancer.
-    assert "no-cache" in response["Cache-Control"]
-
-
-def test_healthz_answers_503_when_the_database_does_not(client: Client,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken_cursor(*args: Any, **kwargs: Any) -> Any:
-        raise connection.features.connection.Database.OperationalError("connection refused")
-
-    monkeypatch.setattr(views.connection, "cursor", broken_cursor)
-    response = client.get("/healthz")
-    assert response.status_code == 503
-    assert response.json() == {"status": "error", "database": "unreachable"}
 
 
 @pytest.fixture

@@ -193,3 +193,20 @@ def test_unreachable_rate_limit_store_fails_closed_with_a_calm_503(settings) -> 
     assert response.status_code == 503
     assert b"Email sign-in is having trouble" in response.content
     assert SignInRequest.objects.count() == 0
+
+
+@pytest.mark.parametrize("ttl", [300, 600])
+def test_every_accepted_link_lifetime_sends_mail(northwind, smtp, settings, ttl) -> None:
+    """The shortest lifetime start-up accepts (and ASVS Level 2's 10 minutes) still mails."""
+    from portal.config.env import ConfigError, load
+
+    load({"PORTAL_DEBUG": "true", "MAGIC_LINK_TTL_SECONDS": str(ttl)})
+    with pytest.raises(ConfigError):
+        load({"PORTAL_DEBUG": "true", "MAGIC_LINK_TTL_SECONDS": "299"})
+    settings.MAGIC_LINK_TTL_SECONDS = ttl
+    browser = Client()
+    ask(browser, "alice@northwind.example")
+    (link,) = deliver_and_read(smtp)
+    assert f"({ttl // 60} minutes after it was requested)" in text_of(link.email)
+    assert browser.get(link.path).status_code == 302
+    assert browser.get("/").status_code == 200

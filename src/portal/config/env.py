@@ -1,13 +1,15 @@
 """Read the portal's configuration from the environment: the one reader of ``os.environ``.
 
-Every variable the portal understands is declared here with its default, so the README
-table and the code cannot drift apart unnoticed (``tests/config/test_env.py`` checks the
-README names every variable).  A bad value raises ``ConfigError`` whose message names the
-variable; ``portal`` prints that one line and exits instead of showing a traceback.
+Every variable the portal understands is declared once in ``VARIABLES``, with the default
+``load`` uses and the words the README shows, so the README table and the code cannot
+drift apart unnoticed (``tests/config/test_env.py`` compares the README with ``table()``).
+A bad value raises ``ConfigError`` whose message names the variable; ``portal`` prints
+that one line and exits instead of showing a traceback.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,12 +22,15 @@ import dj_database_url
 from portal.core.rates import Rate
 
 BASE_DIR = Path(__file__).resolve().parents[3]
-VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", "").strip() or BASE_DIR / "var")
+_DEFAULT_VAR_DIR = BASE_DIR / "var"
+VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", "").strip() or _DEFAULT_VAR_DIR)
 
 # A development key is fine on a laptop; production mode refuses to start with it.
 DEV_SECRET_KEY = "dev-insecure-key-do-not-use-in-production"  # noqa: S105
 
 SMTP_TLS_MODES = ("starttls", "tls", "none")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class ConfigError(Exception):
@@ -38,36 +43,60 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class Variable:
+    """One variable: its name, the value used when it is unset, what it does.
+
+    ``default`` is the one home of the default: ``load`` reads it from here. ``shown`` is
+    how the README states a default that is not a literal value ("(host of …)").
+    """
+
     name: str
     default: str
     help: str
+    shown: str = ""
+
+    @property
+    def documented_default(self) -> str:
+        """Return the default as the README's configuration table shows it."""
+        if self.shown:
+            return self.shown
+        return f"`{self.default}`" if self.default else "(unset)"
 
 
-# name, default, what it does: the README's configuration table is written from this list.
+# The README's configuration table is written from this list (``table()``; a test compares).
 VARIABLES: tuple[Variable, ...] = (
-    Variable("PORTAL_SECRET_KEY", "(development key)", "Signs sessions and keys HMACs. "
-             "Required, and not the development key, when PORTAL_DEBUG is off."),
+    Variable("PORTAL_SECRET_KEY", DEV_SECRET_KEY, "Signs sessions and keys HMACs. "
+             "Required, and not the development key, when PORTAL_DEBUG is off.",
+             shown="(development key)"),
     Variable("PORTAL_DEBUG", "false", "Development mode: debug pages, plain-HTTP cookies (no "
              "`Secure`, no `__Host-` prefix). `make run` turns it on."),
-    Variable("DATABASE_URL", "sqlite:///var/portal.sqlite3", "Database. "
-             "`postgres://user@host:5432/name` in production."),
-    Variable("REDIS_URL", "(unset)", "Redis for rate limits and the cache. Unset: both live "
+    Variable("DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}", "Database. "
+             "`postgres://user@host:5432/name` in production.",
+             shown="SQLite: `portal.sqlite3` in PORTAL_VAR_DIR"),
+    Variable("REDIS_URL", "", "Redis for rate limits and the cache. Unset: both live "
              "in the database."),
     Variable("PORTAL_BASE_URL", "http://127.0.0.1:8000", "Public address of the portal, used "
-             "in emails and OpenID redirect URIs."),
-    Variable("PORTAL_ALLOWED_HOSTS", "(host of PORTAL_BASE_URL)", "Comma-separated host names "
-             "the portal answers to."),
+             "in emails and OpenID redirect URIs. Must be `https://` when PORTAL_DEBUG is off."),
+    Variable("PORTAL_ALLOW_INSECURE_HTTP", "false", "Lets production mode start with an "
+             "`http://` PORTAL_BASE_URL, so sign-in links travel in clear text. Only for "
+             "plain-HTTP test setups on one machine (the test suite sets it)."),
+    Variable("PORTAL_ALLOWED_HOSTS", "", "Comma-separated host names the portal answers to.",
+             shown="(host of PORTAL_BASE_URL)"),
     Variable("SMTP_HOST", "127.0.0.1", "Mail relay the worker sends through."),
     Variable("SMTP_PORT", "25", "Its port."),
-    Variable("SMTP_USERNAME", "(unset)", "Login for the relay, if it wants one."),
-    Variable("SMTP_PASSWORD", "(unset)", "Password for the relay."),
+    Variable("SMTP_USERNAME", "", "Login for the relay, if it wants one."),
+    Variable("SMTP_PASSWORD", "", "Password for the relay."),
     Variable("SMTP_TLS", "starttls", "`starttls`, `tls` (implicit TLS, usually port 465) or "
-             "`none`."),
+             "`none`. `none` is refused in production mode unless the relay is on loopback."),
+    Variable("SMTP_ALLOW_UNENCRYPTED", "false", "Lets production mode use `SMTP_TLS=none` with "
+             "a relay that is not on loopback (mail, sign-in links included, crosses the "
+             "network in clear text). Only for a relay reached over a private, trusted link."),
     Variable("SMTP_TIMEOUT_SECONDS", "20", "How long one SMTP conversation may take."),
     Variable("PORTAL_FROM_EMAIL", "Cloud Sentry <noreply@cloudsentry.com>", "From address of "
              "every email."),
     Variable("PORTAL_BRAND", "Cloud Sentry", "Name shown on pages and in emails."),
-    Variable("MAGIC_LINK_TTL_SECONDS", "900", "How long a sign-in link stays valid."),
+    Variable("MAGIC_LINK_TTL_SECONDS", "900", "How long a sign-in link stays valid, in "
+             "seconds; at least 300, so every accepted lifetime leaves the worker time to send "
+             "(600 meets OWASP ASVS Level 2)."),
     Variable("SIGNIN_LIMIT_PER_ADDRESS", "5/15m", "Link requests for one email address in "
              "any window: `N/[M]unit`, unit `s`, `m`, `h` or `d` (5 in any 15 minutes)."),
     Variable("SIGNIN_LIMIT_PER_DEVICE", "5/15m", "Links for an address asked from a browser "
@@ -79,55 +108,70 @@ VARIABLES: tuple[Variable, ...] = (
              "requests do not count."),
     Variable("SIGNIN_CODE_LIMIT_PER_IP", "20/15m", "One-time-code tries from one client "
              "address (IPv6: one /64), across all sign-in requests."),
-    Variable("DKIM_SELECTOR", "(unset)", "DKIM selector; with DKIM_PRIVATE_KEY_FILE, outgoing "
+    Variable("DKIM_SELECTOR", "", "DKIM selector; with DKIM_PRIVATE_KEY_FILE, outgoing "
              "mail is signed."),
-    Variable("DKIM_PRIVATE_KEY_FILE", "(unset)", "PEM file of the DKIM private key."),
-    Variable("DKIM_DOMAIN", "(domain of PORTAL_FROM_EMAIL)", "Signing domain (d=)."),
+    Variable("DKIM_PRIVATE_KEY_FILE", "", "PEM file of the DKIM private key."),
+    Variable("DKIM_DOMAIN", "", "Signing domain (d=).", shown="(domain of PORTAL_FROM_EMAIL)"),
     Variable("SESSION_IDLE_SECONDS", "28800", "A session unused this long ends (8 hours)."),
     Variable("SESSION_MAX_SECONDS", "1209600", "No session lives longer than this (14 days)."),
-    Variable("GOOGLE_CLIENT_ID", "(unset)", "Turns on Sign in with Google."),
-    Variable("GOOGLE_CLIENT_SECRET", "(unset)", "Its client secret."),
+    Variable("GOOGLE_CLIENT_ID", "", "Turns on Sign in with Google."),
+    Variable("GOOGLE_CLIENT_SECRET", "", "Its client secret."),
     Variable("GOOGLE_DISCOVERY_URL",
              "https://accounts.google.com/.well-known/openid-configuration",
              "Override for tests and private deployments."),
-    Variable("MICROSOFT_CLIENT_ID", "(unset)", "Turns on Sign in with Microsoft."),
-    Variable("MICROSOFT_CLIENT_SECRET", "(unset)", "Its client secret."),
+    Variable("MICROSOFT_CLIENT_ID", "", "Turns on Sign in with Microsoft."),
+    Variable("MICROSOFT_CLIENT_SECRET", "", "Its client secret."),
     Variable("MICROSOFT_DISCOVERY_URL",
              "https://login.microsoftonline.com/organizations/v2.0/.well-known/openid-configuration",
              "Override for tests and private deployments."),
-    Variable("PORTAL_DEV_MAIL_DIR", "(unset)", "Development only: the mail catcher's Maildir, "
+    Variable("PORTAL_DEV_MAIL_DIR", "", "Development only: the mail catcher's Maildir, "
              "shown at /dev/mail/. `make run` sets it."),
-    Variable("PORTAL_VAR_DIR", "var/ in the checkout", "Where the embedded SQLite database and "
-             "collected static files live."),
+    Variable("PORTAL_VAR_DIR", str(_DEFAULT_VAR_DIR), "Where the embedded SQLite database and "
+             "collected static files live.", shown="`var/` in the checkout"),
     Variable("PORTAL_BIND", "127.0.0.1:8000", "Address `portal serve` listens on."),
     Variable("WEB_CONCURRENCY", "2", "Number of web processes `portal serve` starts."),
-    Variable("FORWARDED_ALLOW_IPS", "127.0.0.1", "Comma-separated addresses of the reverse "
-             "proxies whose X-Forwarded-For and X-Forwarded-Proto are believed."),
+    Variable("FORWARDED_ALLOW_IPS", "127.0.0.1,::1", "Comma-separated addresses or networks "
+             "(`10.0.0.0/24`) of the reverse proxies that connect to `portal serve`. Only "
+             "their X-Forwarded-For and X-Forwarded-Proto are believed; name exactly the "
+             "proxies, never a network clients can connect from."),
 )
+_BY_NAME = {variable.name: variable for variable in VARIABLES}
 
 
 def default_of(name: str) -> str:
-    """Return the documented default of a variable."""
-    return next(v.default for v in VARIABLES if v.name == name)
+    """Return the default of a declared variable (``KeyError`` for an undeclared one)."""
+    return _BY_NAME[name].default
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    value = raw.strip().lower()
+def table() -> str:
+    """Return the README's configuration table, written from ``VARIABLES``."""
+    rows = ["| Variable | Default | What it does |", "| --- | --- | --- |"]
+    rows += [f"| `{v.name}` | {v.documented_default} | {v.help} |" for v in VARIABLES]
+    return "\n".join(rows)
+
+
+def _raw(env: Mapping[str, str], name: str) -> str:
+    """Return the variable as given (spaces kept), or its default when unset or empty."""
+    return env.get(name, "") or default_of(name)
+
+
+def _text(env: Mapping[str, str], name: str) -> str:
+    return env.get(name, "").strip() or default_of(name)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = _text(env, name)
+    value = raw.lower()
     if value in ("1", "true", "yes", "on"):
         return True
     if value in ("0", "false", "no", "off"):
         return False
-    raise ConfigError(name, f"expected true or false, got {raw!r}")
+    raise ConfigError(name, f"expected true or false, got {env.get(name)!r}")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0,
+def _int(env: Mapping[str, str], name: str, minimum: int = 0,
          maximum: int | None = None) -> int:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
+    raw = _text(env, name)
     try:
         value = int(raw)
     except ValueError:
@@ -137,10 +181,6 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0,
     if maximum is not None and value > maximum:
         raise ConfigError(name, f"must be at most {maximum}, got {value}")
     return value
-
-
-def _text(env: Mapping[str, str], name: str, default: str = "") -> str:
-    return env.get(name, "").strip() or default
 
 
 def _split(name: str, raw: str) -> SplitResult:
@@ -154,7 +194,7 @@ def _split(name: str, raw: str) -> SplitResult:
 
 
 def _database(env: Mapping[str, str]) -> dict[str, object]:
-    raw = _text(env, "DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}")
+    raw = _text(env, "DATABASE_URL")
     scheme = _split("DATABASE_URL", raw).scheme
     if scheme not in ("sqlite", "postgres", "postgresql", "pgsql"):
         raise ConfigError("DATABASE_URL", f"expected sqlite:///PATH or postgres://…, got {raw!r}")
@@ -183,7 +223,7 @@ def _redis(env: Mapping[str, str]) -> str:
 
 
 def _base_url(env: Mapping[str, str]) -> str:
-    raw = _text(env, "PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+    raw = _text(env, "PORTAL_BASE_URL").rstrip("/")
     parts = _split("PORTAL_BASE_URL", raw)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.username:
         raise ConfigError("PORTAL_BASE_URL", f"expected http(s)://host[:port], got {raw!r}")
@@ -193,7 +233,7 @@ def _base_url(env: Mapping[str, str]) -> str:
 
 
 def _discovery_url(env: Mapping[str, str], name: str) -> str:
-    raw = _text(env, name, default_of(name))
+    raw = _text(env, name)
     parts = _split(name, raw)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(name, f"expected an https:// URL, got {raw!r}")
@@ -215,7 +255,7 @@ def _signin_limits(env: Mapping[str, str]) -> dict[str, str]:
     """Return the sign-in rate limits, each checked by ``Rate.parse`` (the limiter's own)."""
     limits = {}
     for key, name in SIGNIN_LIMIT_VARIABLES.items():
-        raw = _text(env, name, default_of(name))
+        raw = _text(env, name)
         try:
             Rate.parse(raw)
         except ValueError as exc:
@@ -232,7 +272,7 @@ def _host_of(base_url: str) -> str:
 
 def _from_email(env: Mapping[str, str]) -> tuple[str, str]:
     """Return the From header value and its domain (the default DKIM signing domain)."""
-    raw = _text(env, "PORTAL_FROM_EMAIL", "Cloud Sentry <noreply@cloudsentry.com>")
+    raw = _text(env, "PORTAL_FROM_EMAIL")
     # A line break here would let the value add headers to every email.
     if "\r" in raw or "\n" in raw:
         raise ConfigError("PORTAL_FROM_EMAIL", "must be on one line")
@@ -242,6 +282,49 @@ def _from_email(env: Mapping[str, str]) -> tuple[str, str]:
         raise ConfigError("PORTAL_FROM_EMAIL",
                           f"expected an address like Name <me@example.com>, got {raw!r}")
     return raw, domain.lower()
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
+    """Parse comma-separated addresses and CIDR networks, refusing anything else by name."""
+    networks = []
+    for item in (part.strip() for part in _text(env, name).split(",")):
+        if not item:
+            continue
+        if item == "*":
+            # gunicorn accepts "*"; here it would let every client choose its own address.
+            raise ConfigError(name, "name the proxies' addresses or networks; '*' would let "
+                                    "any client choose the address the portal records")
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError as exc:
+            raise ConfigError(name, f"expected addresses or networks like 10.0.0.5 or "
+                                    f"10.0.0.0/24, got {item!r} ({exc})") from None
+    if not networks:
+        raise ConfigError(name, "names no address")
+    return tuple(networks)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: where it points is not known until it is looked up
+
+
+def _refuse_insecure_transport(env: Mapping[str, str], base_url: str, smtp_tls: str,
+                               smtp_host: str) -> None:
+    """Stop production mode from sending sign-in links in clear text, unless told to."""
+    if urlsplit(base_url).scheme != "https" and not _flag(env, "PORTAL_ALLOW_INSECURE_HTTP"):
+        raise ConfigError("PORTAL_BASE_URL", f"must start with https:// in production mode, "
+                          f"got {base_url!r}: emailed sign-in links would travel in clear "
+                          "text (PORTAL_ALLOW_INSECURE_HTTP=true allows it for a test setup)")
+    if (smtp_tls == "none" and not _is_loopback(smtp_host)
+            and not _flag(env, "SMTP_ALLOW_UNENCRYPTED")):
+        raise ConfigError("SMTP_TLS", f"none would send mail, sign-in links included, in "
+                          f"clear text to {smtp_host}; use starttls or tls (or set "
+                          "SMTP_ALLOW_UNENCRYPTED=true for a relay on a private, trusted link)")
 
 
 @dataclass(frozen=True)
@@ -276,17 +359,18 @@ class Config:
     microsoft_client_secret: str
     microsoft_discovery_url: str
     dev_mail_dir: str
-    bind: str = "127.0.0.1:8000"
-    web_concurrency: int = 2
-    forwarded_allow_ips: str = "127.0.0.1"
+    bind: str
+    web_concurrency: int
+    # Parsed once here, so a request never parses it and a typo stops start-up by name.
+    forwarded_allow_ips: tuple[IPNetwork, ...]
 
 
 def load(env: Mapping[str, str] | None = None) -> Config:
     """Validate the environment and return the configuration, or raise ``ConfigError``."""
     env = os.environ if env is None else env
-    debug = _flag(env, "PORTAL_DEBUG", default=False)
-    secret_key = _text(env, "PORTAL_SECRET_KEY")
-    if not debug and (not secret_key or secret_key == DEV_SECRET_KEY):
+    debug = _flag(env, "PORTAL_DEBUG")
+    secret_key = _text(env, "PORTAL_SECRET_KEY")  # unset: the development key
+    if not debug and secret_key == DEV_SECRET_KEY:
         raise ConfigError("PORTAL_SECRET_KEY",
                           "set a long random value (production mode refuses to start without one)")
     if not debug and len(secret_key) < 32:
@@ -295,11 +379,12 @@ def load(env: Mapping[str, str] | None = None) -> Config:
     hosts_raw = _text(env, "PORTAL_ALLOWED_HOSTS")
     allowed_hosts = [h.strip() for h in hosts_raw.split(",") if h.strip()] if hosts_raw else [
         _host_of(base_url)]
-    smtp_tls = _text(env, "SMTP_TLS", "starttls").lower()
+    smtp_tls = _text(env, "SMTP_TLS").lower()
     if smtp_tls not in SMTP_TLS_MODES:
         raise ConfigError("SMTP_TLS", f"expected one of {', '.join(SMTP_TLS_MODES)}, "
                                       f"got {env.get('SMTP_TLS')!r}")
-    from_email, default_dkim_domain = _from_email(env)
+    smtp_host = _text(env, "SMTP_HOST")
+    from_email, from_domain = _from_email(env)
     dkim_selector = _text(env, "DKIM_SELECTOR")
     dkim_key = _text(env, "DKIM_PRIVATE_KEY_FILE")
     if bool(dkim_selector) != bool(dkim_key):
@@ -307,36 +392,42 @@ def load(env: Mapping[str, str] | None = None) -> Config:
                           "DKIM signing needs both DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE")
     if dkim_key and not Path(dkim_key).is_file():
         raise ConfigError("DKIM_PRIVATE_KEY_FILE", f"no such file: {dkim_key}")
-    return Config(
-        secret_key=secret_key or DEV_SECRET_KEY,
+    config = Config(
+        secret_key=secret_key,
         debug=debug,
         database=_database(env),
         redis_url=_redis(env),
         base_url=base_url,
         allowed_hosts=allowed_hosts,
-        smtp_host=_text(env, "SMTP_HOST", "127.0.0.1"),
-        smtp_port=_int(env, "SMTP_PORT", 25, minimum=1, maximum=65535),
+        smtp_host=smtp_host,
+        smtp_port=_int(env, "SMTP_PORT", minimum=1, maximum=65535),
         smtp_username=_text(env, "SMTP_USERNAME"),
-        smtp_password=env.get("SMTP_PASSWORD", ""),
+        smtp_password=_raw(env, "SMTP_PASSWORD"),
         smtp_tls=smtp_tls,
-        smtp_timeout=_int(env, "SMTP_TIMEOUT_SECONDS", 20, minimum=1),
+        smtp_timeout=_int(env, "SMTP_TIMEOUT_SECONDS", minimum=1),
         from_email=from_email,
-        brand=_text(env, "PORTAL_BRAND", "Cloud Sentry"),
-        magic_link_ttl=_int(env, "MAGIC_LINK_TTL_SECONDS", 900, minimum=60),
+        brand=_text(env, "PORTAL_BRAND"),
+        magic_link_ttl=_int(env, "MAGIC_LINK_TTL_SECONDS", minimum=300),
         signin_limits=_signin_limits(env),
         dkim_selector=dkim_selector,
         dkim_private_key_file=dkim_key,
-        dkim_domain=_text(env, "DKIM_DOMAIN", default_dkim_domain),
-        session_idle_seconds=_int(env, "SESSION_IDLE_SECONDS", 8 * 3600, minimum=60),
-        session_max_seconds=_int(env, "SESSION_MAX_SECONDS", 14 * 86400, minimum=60),
+        dkim_domain=_text(env, "DKIM_DOMAIN") or from_domain,
+        session_idle_seconds=_int(env, "SESSION_IDLE_SECONDS", minimum=60),
+        session_max_seconds=_int(env, "SESSION_MAX_SECONDS", minimum=60),
         google_client_id=_text(env, "GOOGLE_CLIENT_ID"),
-        google_client_secret=env.get("GOOGLE_CLIENT_SECRET", ""),
+        google_client_secret=_raw(env, "GOOGLE_CLIENT_SECRET"),
         google_discovery_url=_discovery_url(env, "GOOGLE_DISCOVERY_URL"),
         microsoft_client_id=_text(env, "MICROSOFT_CLIENT_ID"),
-        microsoft_client_secret=env.get("MICROSOFT_CLIENT_SECRET", ""),
+        microsoft_client_secret=_raw(env, "MICROSOFT_CLIENT_SECRET"),
         microsoft_discovery_url=_discovery_url(env, "MICROSOFT_DISCOVERY_URL"),
         dev_mail_dir=_text(env, "PORTAL_DEV_MAIL_DIR"),
-        bind=_text(env, "PORTAL_BIND", "127.0.0.1:8000"),
-        web_concurrency=_int(env, "WEB_CONCURRENCY", 2, minimum=1),
-        forwarded_allow_ips=_text(env, "FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        bind=_text(env, "PORTAL_BIND"),
+        web_concurrency=_int(env, "WEB_CONCURRENCY", minimum=1),
+        forwarded_allow_ips=_networks(env, "FORWARDED_ALLOW_IPS"),
     )
+    # Checked last, so a value that cannot be read at all is named before this refusal.
+    _flag(env, "PORTAL_ALLOW_INSECURE_HTTP")
+    _flag(env, "SMTP_ALLOW_UNENCRYPTED")
+    if not debug:
+        _refuse_insecure_transport(env, base_url, smtp_tls, smtp_host)
+    return config

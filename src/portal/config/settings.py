@@ -41,6 +41,8 @@ if DEBUG:
     INSTALLED_APPS.append("portal.devtools")
 
 MIDDLEWARE = [
+    # First: X-Forwarded-Proto is dropped unless a trusted proxy sent it (FORWARDED_ALLOW_IPS).
+    "portal.core.middleware.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Outside everything that can refuse a request (a bad Host, CSRF), so refusals carry
     # the headers too; before WhiteNoise, so static files carry the CSP and X-Frame-Options.
@@ -108,6 +110,7 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
 if not DEBUG:
     SECURE_HSTS_SECONDS = 31536000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    # Believed only from FORWARDED_ALLOW_IPS: TrustedProxyMiddleware drops it from others.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     CSRF_TRUSTED_ORIGINS = [CONFIG.base_url]
 
@@ -135,6 +138,10 @@ def cookie_names(secure: bool) -> tuple[str, str, str, str, str, str]:
 # page; SIGNIN_PROBLEM_COOKIE what the link-problem page explains.
 (SESSION_COOKIE_NAME, CSRF_COOKIE_NAME, SIGNIN_BINDING_COOKIE, SIGNIN_DEVICE_COOKIE,
  SIGNIN_TICKET_COOKIE, SIGNIN_PROBLEM_COOKIE) = cookie_names(secure=SESSION_COOKIE_SECURE)
+
+# The reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (parsed
+# networks; portal.core.http.client_ip and TrustedProxyMiddleware read them).
+FORWARDED_ALLOW_IPS = CONFIG.forwarded_allow_ips
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -202,11 +209,20 @@ OIDC_PROVIDERS = {
                   "discovery_url": CONFIG.microsoft_discovery_url},
 }
 
+# Every handler redacts sign-in link secrets (portal.core.logs). Django's own loggers are
+# routed to these handlers instead of Django's defaults, which carry no such filter
+# (django.request logs the path of every 4xx answer; runserver logs every request line).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "portal.core.logs.RedactSecrets"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain",
+                             "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }

@@ -12,6 +12,8 @@ import os
 os.environ.setdefault("PORTAL_SECRET_KEY", "test-secret-key-" + "x" * 40)
 os.environ.setdefault("PORTAL_ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
 os.environ.setdefault("SMTP_TLS", "none")
+# The test client and live servers speak plain HTTP on loopback (PORTAL_BASE_URL's default).
+os.environ.setdefault("PORTAL_ALLOW_INSECURE_HTTP", "true")
 # Playwright's sync API keeps an event loop in the test thread; Django's async-safety check
 # would refuse every ORM call in the tests that drive a browser.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -1,20 +1,75 @@
-"""Small helpers for reading requests safely."""
+"""Small helpers for reading requests safely: who sent it, and where it may lead."""
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from portal.config.env import IPNetwork
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _address(raw: str) -> IPAddress | None:
+    """Parse one address, or None. An IPv4-mapped IPv6 address counts as its IPv4 self."""
+    try:
+        address = ipaddress.ip_address(raw.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _trusted(address: IPAddress | None, proxies: Iterable[IPNetwork]) -> bool:
+    return address is not None and any(address in network for network in proxies)
+
+
+def resolve_client(peer: str, forwarded_for: str, proxies: Iterable[IPNetwork]) -> str:
+    """Return the client's address: the rightmost hop that no trusted proxy vouches for.
+
+    The walk starts at the connection's peer. While the current address is a trusted proxy
+    (one of ``proxies``), the X-Forwarded-For entry to its left is the address that proxy
+    saw, so it becomes the current one. The first untrusted address is the client: entries
+    further left were written by that client and are whatever it chose. A malformed entry
+    ends the walk at the trusted proxy that passed it on, so garbage never yields an
+    address an attacker picked. Returns "" only when the peer itself is not an address.
+    """
+    proxies = tuple(proxies)
+    current = _address(peer or "")
+    if current is None:
+        return ""
+    hops = forwarded_for.split(",") if forwarded_for else []
+    for hop in reversed(hops):
+        if not _trusted(current, proxies):
+            break
+        previous = _address(hop)
+        if previous is None:
+            break
+        current = previous
+    return str(current)
+
+
+def from_trusted_proxy(request: HttpRequest) -> bool:
+    """Say whether the connection comes from a proxy named in FORWARDED_ALLOW_IPS."""
+    return _trusted(_address(request.META.get("REMOTE_ADDR", "") or ""),
+                    settings.FORWARDED_ALLOW_IPS)
+
 
 def client_ip(request: HttpRequest) -> str:
-    """Return the peer address. Behind a proxy, gunicorn's forwarded-allow-ips sets it."""
-    raw = request.META.get("REMOTE_ADDR", "") or ""
-    try:
-        return str(ipaddress.ip_address(raw))
-    except ValueError:
-        return ""
+    """Return the address of the client: what rate limits count, the audit trail and emails show.
+
+    X-Forwarded-For is believed only as far as trusted proxies (FORWARDED_ALLOW_IPS) vouch
+    for it (``resolve_client``); from anyone else the connection's own address counts, so
+    a client cannot choose the address it is counted under.
+    """
+    return resolve_client(request.META.get("REMOTE_ADDR", "") or "",
+                          request.META.get("HTTP_X_FORWARDED_FOR", "") or "",
+                          settings.FORWARDED_ALLOW_IPS)
 
 
 def user_agent(request: HttpRequest) -> str:

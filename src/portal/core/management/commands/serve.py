@@ -9,6 +9,19 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 
+def gunicorn_argv(bind: str, workers: int) -> list[str]:
+    """Return gunicorn's command line for ``portal serve``."""
+    return ["gunicorn", "portal.config.wsgi:application", "--bind", bind,
+            "--workers", str(workers), "--access-logfile", "-",
+            # Access and error lines pass through the same redaction as Django's logs:
+            # a request line holds the secret of a sign-in link.
+            "--logger-class", "portal.core.serve_logging.RedactingLogger",
+            # gunicorn trusts no peer's forwarding headers: the portal alone decides which
+            # proxies to believe (FORWARDED_ALLOW_IPS, in portal.core.http), for the client
+            # address and the scheme alike, so the rule has one home.
+            "--forwarded-allow-ips", ""]
+
+
 class Command(BaseCommand):
     help = "Serve the portal with gunicorn (production). Run `portal worker` beside it."
 
@@ -21,9 +34,5 @@ class Command(BaseCommand):
     def handle(self, *args: Any, bind: str, workers: int, **options: Any) -> None:
         from gunicorn.app.wsgiapp import WSGIApplication
 
-        # Only the proxies named in FORWARDED_ALLOW_IPS may set the client address and scheme;
-        # anyone else could claim any IP and slip past the per-IP rate limits.
-        sys.argv = ["gunicorn", "portal.config.wsgi:application", "--bind", bind,
-                    "--workers", str(workers), "--access-logfile", "-",
-                    "--forwarded-allow-ips", settings.CONFIG.forwarded_allow_ips]
+        sys.argv = gunicorn_argv(bind, workers)
         WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").run()
