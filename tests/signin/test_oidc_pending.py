@@ -270,3 +270,19 @@ def test_a_state_the_portal_never_signed_is_never_called_slow(alice: None) -> No
     Client().get(reverse("signin:oidc_callback", args=["google"]),
                  {"code": "c", "state": forged})
     assert failure_reason() == "state_mismatch"
+
+
+def test_an_unreachable_cache_refuses_the_callback_calmly_never_a_500(alice: None,
+                                                                       settings: Any) -> None:
+    """The used-state mark lives in the cache: without it a callback could be replayed."""
+    client = Client()
+    callback = at_provider(start(client))
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0"}}
+    response = client.get(callback)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("signin:start"))
+    assert failure_reason() == "store_unavailable"
+    assert UserSession.objects.count() == 0
+    # Starting still works: the cache only saves trips to the provider.
+    assert start(Client()).status_code == 302

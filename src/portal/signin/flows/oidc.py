@@ -65,6 +65,7 @@ from portal.signin.oidc.errors import (
     ProviderNotConfigured,
     ProviderRefused,
     SignInCancelled,
+    SignInStoreUnavailable,
     SignInTooSlow,
     StaffUseEmailLink,
     StateMismatch,
@@ -225,7 +226,11 @@ def _take_pending(pending: PendingSignIns, provider: Provider, state: str) -> Pe
         raise StateMismatch(provider.label, state_present=bool(state))
     if too_old(entry.started):
         raise SignInTooSlow(provider.label)
-    if not mark_used(entry.state):
+    try:
+        first_use = mark_used(entry.state)
+    except oidc_client.CACHE_ERRORS:
+        raise SignInStoreUnavailable(provider.label) from None
+    if not first_use:
         raise StateMismatch(provider.label, state_present=True, replayed=True)
     return entry
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 import requests
 from authlib.integrations.requests_client import OAuth2Session, OAuthError
 from django.core.cache import cache
+from django.db import DatabaseError
 
 from portal.signin.oidc.errors import CodeRejected, ProviderUnavailable
 from portal.signin.oidc.providers import Provider
@@ -62,6 +65,27 @@ def _get_json(provider: Provider, url: str) -> dict[str, Any]:
     return body
 
 
+log = logging.getLogger("portal.signin.oidc")
+# What the cache backends raise when their store is down (Redis, or the database cache).
+CACHE_ERRORS = (redis.RedisError, DatabaseError)
+
+
+def _cached(key: str) -> Any:
+    """Return a cached document, or None; the cache only saves round trips to the provider."""
+    try:
+        return cache.get(key)
+    except CACHE_ERRORS:
+        log.warning("cache unreachable; fetching from the provider", exc_info=True)
+        return None
+
+
+def _remember(key: str, value: dict[str, Any], ttl: int) -> None:
+    try:
+        cache.set(key, value, ttl)
+    except CACHE_ERRORS:
+        log.warning("cache unreachable; not keeping the provider's document", exc_info=True)
+
+
 def _cache_key(kind: str, url: str) -> str:
     return f"signin:oidc:{kind}:{hashlib.sha256(url.encode()).hexdigest()}"
 
@@ -69,7 +93,7 @@ def _cache_key(kind: str, url: str) -> str:
 def fetch_discovery(provider: Provider) -> dict[str, Any]:
     """Return the provider's discovery document, from a short-lived cache when possible."""
     key = _cache_key("discovery", provider.discovery_url)
-    cached = cache.get(key)
+    cached = _cached(key)
     if isinstance(cached, dict):
         return cached
     document = _get_json(provider, provider.discovery_url)
@@ -82,7 +106,7 @@ def fetch_discovery(provider: Provider) -> dict[str, Any]:
     if missing:
         raise ProviderUnavailable(provider.label, url=provider.discovery_url,
                                   error=f"discovery lacks {', '.join(missing)}")
-    cache.set(key, document, DISCOVERY_TTL)
+    _remember(key, document, DISCOVERY_TTL)
     return document
 
 
@@ -90,13 +114,13 @@ def fetch_jwks(provider: Provider, jwks_uri: str, *, refresh: bool = False) -> d
     """Return the provider's signing keys; ``refresh`` skips the cache (key rotation)."""
     key = _cache_key("jwks", jwks_uri)
     if not refresh:
-        cached = cache.get(key)
+        cached = _cached(key)
         if isinstance(cached, dict):
             return cached
     document = _get_json(provider, jwks_uri)
     if not isinstance(document.get("keys"), list):
         raise ProviderUnavailable(provider.label, url=jwks_uri, error="JWKS has no keys")
-    cache.set(key, document, JWKS_TTL)
+    _remember(key, document, JWKS_TTL)
     return document
 
 

@@ -78,6 +78,17 @@ class StateMismatch(FederationError):
                 "or that page was already used. Please start again.")
 
 
+class SignInStoreUnavailable(FederationError):
+    """The shared store that makes a callback single-use (the cache) cannot be reached.
+
+    Refused rather than let through: without the store a copied callback could be replayed.
+    """
+
+    reason = "store_unavailable"
+    template = ("Signing in with {provider} is having trouble on our side just now. Please "
+                "try again in a few minutes.")
+
+
 class SignInTooSlow(FederationError):
     reason = "sign_in_expired"
     template = "That sign-in took too long to finish. Please start again."
