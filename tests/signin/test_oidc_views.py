@@ -289,3 +289,20 @@ def test_several_tabs_can_each_finish_their_own_sign_in(alice: None) -> None:
     assert client.get(second)["Location"] == "/requests/"
     # The first tab's state is still this browser's, so it completes too (and re-signs in).
     assert client.get(first)["Location"] == "/requests/"
+
+
+def test_every_federation_refusal_has_its_own_sentence_in_the_one_table() -> None:
+    """Words live in views/problems.py; a new refusal without a sentence fails here."""
+    import inspect
+
+    from portal.signin.oidc import errors
+    from portal.signin.views.problems import FEDERATION_MESSAGES, federation_message
+
+    classes = [cls for _, cls in inspect.getmembers(errors, inspect.isclass)
+               if issubclass(cls, errors.FederationError) and cls is not errors.FederationError
+               and cls is not errors.ProviderRefused]
+    missing = [cls.__name__ for cls in classes if cls not in FEDERATION_MESSAGES]
+    assert missing == []
+    sentence = federation_message(errors.NotEligible("Google", email="x@y.example"))
+    assert "No portal account uses x@y.example." in sentence
+    assert "{" not in federation_message(errors.ProviderRefused("Google"))

@@ -135,14 +135,17 @@ def _record_failure(request: HttpRequest, provider_name: str, error: FederationE
     trace = trace or _Trace()
     extra: dict[str, Any] = {}
     rate = ratelimit.Rate.parse(settings.SIGNIN_RATE_LIMITS["oidc_failures_ip"])
+    # One more than the limit is admitted: that last row is the one saying "and no more".
+    budget = ratelimit.Rate(rate.limit + 1, rate.window)
     try:
-        decision = ratelimit.hit("oidc_failure_audit", client_ip(request), rate)
+        decision = ratelimit.hit("oidc_failure_audit", client_ip(request), budget)
     except ratelimit.RateLimitUnavailable:
         decision = None  # nothing to count with: record, as before the bound existed
-    if decision is not None and not decision.allowed:
-        if decision.count > rate.limit + 1:
+    if decision is not None:
+        if not decision.allowed:
             return
-        extra["further_failures_unrecorded"] = True
+        if decision.count == budget.limit:
+            extra["further_failures_unrecorded"] = True
     record_event(Tag.OIDC_FAILED, request=request, email=trace.email or error.email,
                  user=trace.user or error.user,
                  organization=trace.organization or error.organization,

@@ -16,11 +16,12 @@ from portal.signin.flows import oidc as flow
 from portal.signin.oidc.errors import FederationError
 from portal.signin.oidc.pending import PendingSignIns
 from portal.signin.oidc.providers import get_provider
+from portal.signin.views import problems
 
 
 def _refuse(request: HttpRequest, error: FederationError) -> HttpResponse:
     """Every refusal lands on the sign-in page, which always offers the email link."""
-    messages.error(request, error.message)
+    messages.error(request, problems.federation_message(error))
     url = reverse("signin:start")
     if error.next_url != "/":
         url += "?" + urlencode({"next": error.next_url})

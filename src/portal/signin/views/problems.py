@@ -37,6 +37,8 @@ from portal.signin.errors import (
     RateLimited,
     ResendTooSoon,
 )
+from portal.signin.oidc import errors as federation
+from portal.signin.oidc.errors import FederationError
 
 
 @dataclass(frozen=True)
@@ -153,3 +155,84 @@ PASSKEY_PAGES: dict[type[PasskeyProblem], Page] = {
 def passkey_page(problem: PasskeyProblem) -> Page:
     """Return the words for a refused passkey ceremony (unknown kinds read as "not verified")."""
     return PASSKEY_PAGES.get(type(problem), PASSKEY_PAGES[PasskeyRejected])
+
+
+# --- Sign in with Google / Microsoft ---------------------------------------------------------
+# Every refusal lands on the sign-in page, which always offers the email link. Sentences never
+# echo what a provider sent beyond the person's own address, and never say more than the
+# person can act on. ``{provider}`` is the provider's label, ``{email}`` the address.
+EMAIL_LINK_HINT = "use an email link instead"
+FEDERATION_MESSAGES: dict[type[FederationError], str] = {
+    federation.FederationError:
+        "{provider} could not sign you in. Try again, or " + EMAIL_LINK_HINT + ".",
+    federation.ProviderNotConfigured:
+        "Sign in with {provider} is not available here. Please " + EMAIL_LINK_HINT + ".",
+    federation.ProviderUnavailable:
+        "{provider} is not answering right now. Try again in a few minutes, or "
+        + EMAIL_LINK_HINT + ".",
+    federation.ConsentBlocked:
+        "Your organization's IT policy does not let this portal use your {provider} "
+        "account yet. Ask your IT administrator to approve it, or "
+        + EMAIL_LINK_HINT + ".",
+    federation.SignInCancelled:
+        "Signing in with {provider} was cancelled. You can try again, or "
+        + EMAIL_LINK_HINT + ".",
+    federation.StateMismatch:
+        "That sign-in could not be finished here: it was started in another browser, "
+        "or that page was already used. Please start again.",
+    federation.SignInStoreUnavailable:
+        "Signing in with {provider} is having trouble on our side just now. Please "
+        "try again in a few minutes.",
+    federation.SignInTooSlow:
+        "That sign-in took too long to finish. Please start again.",
+    federation.CodeRejected:
+        "{provider} did not confirm the sign-in. Please start again.",
+    federation.InvalidIdToken:
+        "{provider} sent a sign-in we could not verify, so we did not use it. "
+        "Please start again, or " + EMAIL_LINK_HINT + ".",
+    federation.EmailNotVerified:
+        "{provider} has not verified the email address of that account. Verify it "
+        "with {provider} first, or " + EMAIL_LINK_HINT + ".",
+    federation.MissingEmail:
+        "{provider} did not tell us the email address of that account, so we cannot "
+        "tell who you are. Please " + EMAIL_LINK_HINT + ".",
+    federation.DomainNotRegistered:
+        "That {provider} account is not part of a Google Workspace domain registered "
+        "with this portal. Ask your organization's admin to register it, or "
+        + EMAIL_LINK_HINT + ".",
+    federation.WorkspaceNotPinned:
+        "That {provider} account belongs to a Google Workspace your organization has "
+        "not registered with this portal. Sign in with your organization's own "
+        "Workspace account, or " + EMAIL_LINK_HINT + ".",
+    federation.TenantNotRegistered:
+        "That {provider} account belongs to a Microsoft 365 organization that is not "
+        "registered with this portal. Ask your organization's admin to register it, or "
+        + EMAIL_LINK_HINT + ".",
+    federation.OrganizationMismatch:
+        "That {provider} account belongs to a different organization than your portal "
+        "account. Please " + EMAIL_LINK_HINT + ".",
+    federation.AccountDisabled:
+        "Your portal account is turned off, so it cannot sign in. Ask your "
+        "organization's admin to turn it back on.",
+    federation.OrganizationDisabled:
+        "Your organization's access to this portal is turned off, so no one there "
+        "can sign in. Your organization's admin can ask Cloud Sentry to turn it back on.",
+    federation.MethodNotAllowed:
+        "Your organization does not allow Sign in with {provider}. Please "
+        + EMAIL_LINK_HINT + ".",
+    federation.StaffUseEmailLink:
+        "Accounts without a customer organization, such as Cloud Sentry staff, sign "
+        "in with an email link, not with {provider}.",
+    federation.NotEligible:
+        "No portal account uses {email}. Ask your organization's admin to invite you, "
+        "or " + EMAIL_LINK_HINT + " with the address you were invited with.",
+}
+
+
+def federation_message(error: FederationError) -> str:
+    """Return the sentence for ``error``: its own class's, else its nearest parent's."""
+    for cls in type(error).__mro__:
+        if cls in FEDERATION_MESSAGES:
+            return FEDERATION_MESSAGES[cls].format(
+                provider=error.provider, email=error.email or "that address")
+    raise LookupError(type(error).__name__)
