@@ -54,6 +54,14 @@ def blocked_statements() -> dict[int, str]:
         return dict(cursor.fetchall())
 
 
+def runs_on_its_own(pid: int) -> bool:
+    """True if the backend's current statement began its transaction (nothing before it)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT xact_start = query_start FROM pg_stat_activity WHERE pid = %s",
+                       [pid])
+        return bool(cursor.fetchone()[0])
+
+
 def end_backend(pid: int) -> None:
     """Make the database drop a dead client's pending statement, as if it never arrived."""
     with connection.cursor() as cursor:
@@ -109,10 +117,14 @@ def kill_after_250(workers: Workers, smtp: SMTPServer, sign_in: SignInRequest) -
     with row_locked("mail_outboundmessage", sign_in.message.pk):
         smtp.release()  # the relay stores the message and answers 250
         wait_until(lambda: bool(blocked_statements()), what="the worker to record the send")
-        # The first thing the worker does after the 250 is the UPDATE that records it.
+        # The first thing the worker does after the 250 is the UPDATE that records it, in a
+        # transaction of its own, committed the moment it runs: no attempt row, no audit
+        # row, nothing else widens the window in which a death means a second copy.
         [(pid, statement)] = blocked_statements().items()
         assert statement.startswith('UPDATE "mail_outboundmessage" SET "status" = \'sent\''), \
             statement
+        assert runs_on_its_own(pid)
+        assert not sign_in.message.attempts.exists()
         # Killed before that UPDATE reached the database: the worker, and the statement.
         worker.kill()
         worker.wait(timeout=10)
