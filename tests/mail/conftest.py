@@ -1,8 +1,9 @@
-"""Fixtures of the mail tests: a DKIM key pair, a recording renderer."""
+"""Fixtures of the mail tests: a DKIM key pair, a recording renderer, worker processes."""
 
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,10 +12,14 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from django.conf import settings as django_settings
+from django.db import connection
 
 from portal.mail import renderers
 from portal.mail.models import OutboundMessage
 from portal.mail.renderers import Cancel, Rendered
+from tests.support.smtp import SMTPServer
+from tests.support.workers import Workers
 
 
 @dataclass
@@ -87,6 +92,31 @@ def renderer() -> Iterator[RecordingRenderer]:
     renderers.register("test.recording", instance)
     yield instance
     renderers._REGISTRY.pop("test.recording", None)
+
+
+@pytest.fixture
+def workers(on_postgres: None, transactional_db: None, smtp: SMTPServer,
+            tmp_path: Path) -> Iterator[Workers]:
+    """Start `portal worker` processes on the test database, sending to the test server.
+
+    They share this process's SECRET_KEY, so what they derive from it (a sign-in link's
+    code HMAC) checks out here.
+    """
+    db = connection.settings_dict
+    env = {**os.environ,
+           # The test database pytest-django created (test_<name>), not the configured one.
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+           "DJANGO_SETTINGS_MODULE": "portal.config.settings",
+           "PORTAL_DEBUG": "false", "PORTAL_SECRET_KEY": django_settings.SECRET_KEY,
+           "SMTP_HOST": smtp.host, "SMTP_PORT": str(smtp.port), "SMTP_TLS": "none",
+           "SMTP_USERNAME": "", "SMTP_TIMEOUT_SECONDS": "10",
+           "DKIM_SELECTOR": "", "DKIM_PRIVATE_KEY_FILE": "", "PYTHONUNBUFFERED": "1"}
+    running = Workers(env, tmp_path)
+    try:
+        yield running
+    finally:
+        # Stop every process before pytest-django empties the tables under them.
+        running.kill_all()
 
 
 __all__ = ["Cancel", "DkimKey", "RecordingRenderer"]

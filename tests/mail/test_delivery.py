@@ -278,6 +278,56 @@ def test_worker_that_lost_its_claim_does_not_send(smtp, time_machine):
     assert smtp.messages == []
 
 
+@pytest.mark.parametrize("reply", [None, "451 4.3.0 Try again later"])
+def test_worker_that_lost_its_claim_mid_send_leaves_the_row_to_the_new_holder(smtp, reply):
+    # A paused machine, a skewed clock: another worker took the row while this one talked
+    # to the relay. Releasing it now (sent, or retrying) would let a third worker send it
+    # while the holder is sending too.
+    smtp.handler.reply_code = reply
+    message = queue_one()
+    claim = claim_next("me")
+    assert claim is not None
+    OutboundMessage.objects.filter(pk=message.pk).update(claimed_by="someone-else")
+    sender = worker.Sender()
+    try:
+        assert worker.process(claim, "me", sender) == "sending"
+    finally:
+        sender.close()
+    message.refresh_from_db()
+    assert (message.status, message.claimed_by) == ("sending", "someone-else")
+    assert message.sent_at is None and message.attempt_count == 0
+    # What happened is on record all the same.
+    [attempt] = message.attempts.all()
+    assert (attempt.worker, attempt.result) == ("me", "sent" if reply is None else "transient")
+
+
+def test_relay_slow_at_every_step_is_cut_off_at_the_conversation_timeout(smtp, settings):
+    # Each reply comes within the timeout, the whole conversation does not. The worker's
+    # claim is sized to the timeout (MAIL_CLAIM_LEASE_SECONDS), so a conversation allowed to
+    # run on would outlive it, and a second worker would send the same message meanwhile.
+    settings.EMAIL_TIMEOUT = 1
+    smtp.handler.delays = {"MAIL": 0.6, "RCPT": 0.6}
+    message = queue_one()
+    deliver_due()
+    message.refresh_from_db()
+    assert message.status == OutboundMessage.Status.RETRYING
+    assert "took longer than 1 s (SMTP_TIMEOUT_SECONDS)" in message.last_error
+    assert smtp.messages == []
+    smtp.handler.delays = {}
+    make_due(message)
+    deliver_due()
+    message.refresh_from_db()
+    assert message.status == OutboundMessage.Status.SENT
+    assert len(smtp.wait_for(1)) == 1
+
+
+def test_claim_lease_is_declared_and_outlasts_the_conversation_timeout():
+    from django.conf import settings
+
+    assert max(120, 4 * settings.EMAIL_TIMEOUT) <= settings.MAIL_CLAIM_LEASE_SECONDS
+    assert worker.lease().total_seconds() == settings.MAIL_CLAIM_LEASE_SECONDS
+
+
 def test_interrupted_attempts_count_towards_giving_up(smtp):
     message = queue_one()
     OutboundMessage.objects.filter(pk=message.pk).update(

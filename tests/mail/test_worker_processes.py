@@ -7,95 +7,18 @@ they can reach (``transactional_db``), and SKIP LOCKED is what is being tested.
 from __future__ import annotations
 
 import collections
-import os
 import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from portal.core.clock import now
 from portal.mail.models import DeliveryAttempt, OutboundMessage
 from portal.mail.outbox import enqueue
-from tests.support.smtp import SMTPServer
+from tests.support.workers import wait_until
 
 pytestmark = [pytest.mark.postgres]
 Status = OutboundMessage.Status
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0,
-               what: str = "condition", tick: Callable[[], None] | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if tick is not None:
-            tick()
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class Workers:
-    """Start and stop `portal worker` processes pointed at the test database and server."""
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env = env
-        self.logs = logs
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def start(self, count: int = 1, *args: str) -> list[subprocess.Popen[bytes]]:
-        started = []
-        for _ in range(count):
-            with (self.logs / f"worker-{len(self.processes)}.log").open("wb") as log:
-                process = subprocess.Popen([sys.executable, "-m", "portal.cli", "worker", *args],
-                                           env=self.env, stdout=log, stderr=subprocess.STDOUT)
-            self.processes.append(process)
-            started.append(process)
-        return started
-
-    def stop(self, process: subprocess.Popen[bytes]) -> int:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            return process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-            raise
-
-    def stop_all(self) -> list[int]:
-        return [self.stop(process) for process in self.processes]
-
-    def output(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.logs.glob("*.log")))
-
-
-@pytest.fixture
-def workers(on_postgres: None, transactional_db: None, smtp: SMTPServer,
-            tmp_path: Path) -> Iterator[Workers]:
-    db = connection.settings_dict
-    env = {**os.environ,
-           # The test database pytest-django created (test_<name>), not the configured one.
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "DJANGO_SETTINGS_MODULE": "portal.config.settings",
-           "PORTAL_DEBUG": "false", "PORTAL_SECRET_KEY": "worker-test-" + "k" * 40,
-           "SMTP_HOST": smtp.host, "SMTP_PORT": str(smtp.port), "SMTP_TLS": "none",
-           "SMTP_USERNAME": "", "SMTP_TIMEOUT_SECONDS": "10",
-           "DKIM_SELECTOR": "", "DKIM_PRIVATE_KEY_FILE": "", "PYTHONUNBUFFERED": "1"}
-    running = Workers(env, tmp_path)
-    try:
-        yield running
-    finally:
-        # Stop every process before pytest-django empties the tables under them.
-        for process in running.processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
 
 
 def queue(count: int, start: int = 0) -> list[OutboundMessage]:

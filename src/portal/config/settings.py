@@ -172,6 +172,10 @@ EMAIL_HOST_PASSWORD = CONFIG.smtp_password
 EMAIL_USE_TLS = CONFIG.smtp_tls == "starttls"
 EMAIL_USE_SSL = CONFIG.smtp_tls == "tls"
 EMAIL_TIMEOUT = CONFIG.smtp_timeout
+# How long a worker's claim on a message lasts. The worker cuts every SMTP conversation at
+# EMAIL_TIMEOUT, so four times that (at least two minutes) outlasts the render, the
+# conversation and the record: a live worker's message is never claimed by a second one.
+MAIL_CLAIM_LEASE_SECONDS = max(120, 4 * EMAIL_TIMEOUT)
 DKIM_SELECTOR = CONFIG.dkim_selector
 DKIM_PRIVATE_KEY_FILE = CONFIG.dkim_private_key_file
 DKIM_DOMAIN = CONFIG.dkim_domain

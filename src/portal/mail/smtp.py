@@ -3,6 +3,12 @@
 The settings always decide where mail goes (``EMAIL_HOST``/``EMAIL_PORT``/``EMAIL_USE_TLS``/
 ``EMAIL_USE_SSL``/``EMAIL_HOST_USER``/``EMAIL_HOST_PASSWORD``/``EMAIL_TIMEOUT``), in
 development too: ``make run`` points them at its catcher rather than swapping the backend.
+
+``EMAIL_TIMEOUT`` bounds a whole conversation, not each reply: smtplib's own timeout applies
+to every socket operation, so a relay answering each command slowly could keep one message
+for many times that. The worker's claim on a message lasts a few times ``EMAIL_TIMEOUT``
+(``MAIL_CLAIM_LEASE_SECONDS``); a conversation that outlived it would let a second worker
+send the same message while the first was still talking.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ REUSE_IDLE_SECONDS = 30.0
 # alerting through the failed attempts) beats failing every queued message at once.
 CONFIGURATION_CODES = frozenset({530, 534, 535, 538})
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+# A socket timeout set to "what is left" may fire a hair before the deadline.
+CLOCK_SLACK_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -51,15 +59,22 @@ class Sender:
         self._last_used = 0.0
 
     def send(self, message: Composed) -> Accepted:
-        """Deliver ``message`` to the relay or raise ``DeliveryError``."""
+        """Deliver ``message`` to the relay or raise ``DeliveryError``.
+
+        The whole conversation, connecting included, ends within ``EMAIL_TIMEOUT``.
+        """
+        deadline = time.monotonic() + settings.EMAIL_TIMEOUT
         try:
-            conn = self._connection()
+            conn = self._connection(deadline)
+            limit(conn, deadline)
             code, reply = conn.mail(message.sender)
             if code != 250:
                 raise self._refused(conn, code, reply)
+            limit(conn, deadline)
             code, reply = conn.rcpt(message.recipient)
             if code not in (250, 251):
                 raise self._refused(conn, code, reply)
+            limit(conn, deadline)
             code, reply = conn.data(message.data)
             if code != 250:
                 raise self._refused(conn, code, reply)
@@ -76,8 +91,10 @@ class Sender:
             # Refused connections, timeouts, dropped connections and TLS failures: the
             # relay may be back in a minute.
             self.close()
-            raise DeliveryError(f"{type(exc).__name__}: {exc}".strip(),
-                                transient=True) from None
+            reason = f"{type(exc).__name__}: {exc}".strip()
+            if time.monotonic() >= deadline - CLOCK_SLACK_SECONDS:
+                reason = f"TimeoutError: {out_of_time()}"  # why, not "connection closed"
+            raise DeliveryError(reason, transient=True) from None
         self._last_used = time.monotonic()
         return Accepted(code, f"{code} {_text(reply)}")
 
@@ -100,26 +117,51 @@ class Sender:
             self.close()
         return error
 
-    def _connection(self) -> smtplib.SMTP:
+    def _connection(self, deadline: float) -> smtplib.SMTP:
         if self._conn is not None:
-            if time.monotonic() - self._last_used < REUSE_IDLE_SECONDS and self._alive(self._conn):
+            if (time.monotonic() - self._last_used < REUSE_IDLE_SECONDS
+                    and self._alive(self._conn, deadline)):
                 return self._conn
             self.close()
-        self._conn = connect()
+        self._conn = connect(deadline)
         self._last_used = time.monotonic()
         return self._conn
 
-    def _alive(self, conn: smtplib.SMTP) -> bool:
+    def _alive(self, conn: smtplib.SMTP, deadline: float) -> bool:
         try:
+            limit(conn, deadline)
             return conn.noop()[0] == 250
         except (smtplib.SMTPException, OSError):
             return False
 
 
-def connect() -> smtplib.SMTP:
-    """Open a connection to the configured relay: TLS or STARTTLS and login per settings."""
+def limit(conn: smtplib.SMTP, deadline: float) -> None:
+    """Let the next command wait only for what is left of the conversation's time.
+
+    Raises ``TimeoutError`` (an ``OSError``, so a transient failure) once it is used up.
+    """
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError(out_of_time())
+    if conn.sock is not None:
+        conn.sock.settimeout(left)
+
+
+def out_of_time() -> str:
+    return (f"the SMTP conversation took longer than {settings.EMAIL_TIMEOUT} s "
+            "(SMTP_TIMEOUT_SECONDS)")
+
+
+def connect(deadline: float | None = None) -> smtplib.SMTP:
+    """Open a connection to the configured relay: TLS or STARTTLS and login per settings.
+
+    With ``deadline`` (a ``time.monotonic()`` value), connecting and every step after it
+    end by then.
+    """
     host, port = settings.EMAIL_HOST, int(settings.EMAIL_PORT)
-    timeout = settings.EMAIL_TIMEOUT
+    if deadline is None:
+        deadline = time.monotonic() + settings.EMAIL_TIMEOUT
+    timeout = max(0.001, deadline - time.monotonic())
     # Certificates are verified against the system's trust store: an unverified TLS
     # session would hand the relay password to anyone on the path.
     context = ssl.create_default_context()
@@ -134,11 +176,15 @@ def connect() -> smtplib.SMTP:
     else:
         conn = smtplib.SMTP(host, port, timeout=timeout)
     try:
+        limit(conn, deadline)
         conn.ehlo()
         if settings.EMAIL_USE_TLS:
+            limit(conn, deadline)
             conn.starttls(context=context)
+            limit(conn, deadline)
             conn.ehlo()
         if settings.EMAIL_HOST_USER:
+            limit(conn, deadline)
             conn.login(settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD)
     except BaseException:
         conn.close()

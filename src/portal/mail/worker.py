@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from portal.core.clock import now
 from portal.mail import renderers
@@ -42,9 +42,8 @@ BACKOFF_JITTER = 0.2  # ±20%: workers that failed together do not retry togethe
 
 
 def lease() -> timedelta:
-    """How long a claim holds a message: long enough for any SMTP conversation to end."""
-    seconds = getattr(settings, "MAIL_CLAIM_LEASE_SECONDS", None)
-    return timedelta(seconds=seconds or max(120, 4 * (settings.EMAIL_TIMEOUT or 30)))
+    """How long a claim holds a message: longer than any SMTP conversation (see settings)."""
+    return timedelta(seconds=settings.MAIL_CLAIM_LEASE_SECONDS)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -95,8 +94,25 @@ def claim_next(worker: str, cutoff: datetime | None = None) -> Claim | None:
     return Claim(message, interrupted_by, claimed_at)
 
 
+class ClaimLost(Exception):
+    """This worker's lease ran out and another worker holds the message now."""
+
+
 def process(claim: Claim, worker: str, sender: Sender) -> str:
-    """Carry one claimed message to its next status and return that status."""
+    """Carry one claimed message to its next status and return that status.
+
+    Returns ``sending`` when the claim was lost on the way: the status is then the
+    business of the worker that holds the row now.
+    """
+    try:
+        return _carry(claim, worker, sender)
+    except ClaimLost as lost:
+        log.warning("message %s: %s, but worker %s no longer held it; left to the worker "
+                    "that does", claim.message.pk, lost, worker)
+        return Status.SENDING
+
+
+def _carry(claim: Claim, worker: str, sender: Sender) -> str:
     message = claim.message
     started = now()
     if claim.interrupted_by is not None:
@@ -108,7 +124,7 @@ def process(claim: Claim, worker: str, sender: Sender) -> str:
             return outcome
     if message.not_after is not None and started >= message.not_after:
         # Pointless now (a sign-in link that would arrive dead): record it, send nothing.
-        outcome = _finish(message, Status.EXPIRED,
+        outcome = _finish(message, worker, Status.EXPIRED,
                           f"Not sent: it would have arrived after its deadline, "
                           f"{message.not_after:%Y-%m-%d %H:%M:%S} UTC.")
         if message.renderer:
@@ -118,7 +134,7 @@ def process(claim: Claim, worker: str, sender: Sender) -> str:
         content = _content(message)
     except Cancel as cancel:
         status = Status.EXPIRED if cancel.expired else Status.CANCELLED
-        return _finish(message, status, f"Not sent: {cancel.reason}")
+        return _finish(message, worker, status, f"Not sent: {cancel.reason}")
     except Exception as exc:
         # A renderer bug or a renderer this worker does not know yet (deploy skew):
         # retried, and bounded by max_attempts like any transient failure.
@@ -134,11 +150,12 @@ def process(claim: Claim, worker: str, sender: Sender) -> str:
             f"Could not build the message: {type(exc).__name__}: {exc}", transient=True), started)
     # Fencing costs a commit, so it is skipped when the claim is seconds old; after a slow
     # render (or anything near the lease) it proves the row is still ours before sending.
+    # Either way at least three quarters of a lease, several times the longest SMTP
+    # conversation, is left when the conversation starts.
     if now() - claim.claimed_at > lease() / 4 and not _renew(message, worker):
         # Our lease ran out while rendering and another worker holds the row now: sending
         # as well would deliver twice.
-        log.warning("message %s was taken over by another worker; not sending", message.pk)
-        return Status.SENDING
+        raise ClaimLost("not sent")
     try:
         accepted = sender.send(composed)
     except DeliveryError as error:
@@ -234,19 +251,32 @@ def _content(message: OutboundMessage) -> Rendered:
     raise cancelled
 
 
+def _held(message: OutboundMessage, worker: str) -> QuerySet[OutboundMessage]:
+    """The message's row, if ``worker`` still holds it: every status change goes through here.
+
+    A worker that lost its claim (its lease ran out and another worker took the row) must
+    not move the row on: releasing it as ``retrying`` while the new holder is sending
+    would let a third worker send it too.
+    """
+    return OutboundMessage.objects.filter(pk=message.pk, status=Status.SENDING,
+                                          claimed_by=worker)
+
+
 def _renew(message: OutboundMessage, worker: str) -> bool:
-    until = now() + lease()
-    return OutboundMessage.objects.filter(
-        pk=message.pk, status=Status.SENDING, claimed_by=worker).update(claimed_until=until) == 1
+    return _held(message, worker).update(claimed_until=now() + lease()) == 1
 
 
-def _finish(message: OutboundMessage, status: str, reason: str) -> str:
-    with transaction.atomic():
-        message.status = status
-        message.last_error = reason
-        message.claimed_by = ""
-        message.claimed_until = None
-        message.save(update_fields=["status", "last_error", "claimed_by", "claimed_until"])
+def _release(message: OutboundMessage, worker: str, **fields: Any) -> bool:
+    """Write ``fields`` and give up the claim, if still held; True if the row was ours."""
+    fields.update(claimed_by="", claimed_until=None)
+    for name, value in fields.items():
+        setattr(message, name, value)
+    return _held(message, worker).update(**fields) == 1
+
+
+def _finish(message: OutboundMessage, worker: str, status: str, reason: str) -> str:
+    if not _release(message, worker, status=status, last_error=reason):
+        raise ClaimLost(f"not sent ({status})")
     return status
 
 
@@ -260,51 +290,57 @@ def _record_failure(message: OutboundMessage, worker: str, error: DeliveryError,
             result=(DeliveryAttempt.Result.TRANSIENT if error.transient
                     else DeliveryAttempt.Result.PERMANENT),
             smtp_code=error.code, reply=error.reply[:2000])
-        message.last_error = error.reply[:2000]
-        fields = ["attempt_count", "last_error", "status"]
+        fields: dict[str, Any] = {"attempt_count": message.attempt_count,
+                                  "last_error": error.reply[:2000]}
         if not (error.transient and message.attempt_count < message.max_attempts):
-            message.status = Status.FAILED
+            fields["status"] = Status.FAILED
         elif release:
-            message.status = Status.RETRYING
-            message.next_attempt_at = now() + backoff(message.attempt_count)
-            fields.append("next_attempt_at")
-        # else: an interrupted attempt was recorded; this worker keeps the claim and tries now.
-        if message.status != Status.SENDING:
-            message.claimed_by = ""
-            message.claimed_until = None
-            fields += ["claimed_by", "claimed_until"]
-        message.save(update_fields=fields)
-        if message.status == Status.FAILED and message.renderer:
+            fields.update(status=Status.RETRYING,
+                          next_attempt_at=now() + backoff(message.attempt_count))
+        if "status" in fields:
+            held = _release(message, worker, **fields)
+        else:
+            # An interrupted attempt was recorded; this worker keeps the claim and tries now.
+            held = _held(message, worker).update(**fields) == 1
+            for name, value in fields.items():
+                setattr(message, name, value)
+        if held and message.status == Status.FAILED and message.renderer:
             _call_hook("failed", message, error.reply)
+    if not held:  # the attempt is on record all the same
+        raise ClaimLost("an attempt failed")
     return message.status
 
 
 def _record_success(message: OutboundMessage, worker: str, accepted: Accepted,
                     started: datetime) -> str:
+    """Record that the relay accepted ``message``: first its status, then the rest.
+
+    Between the relay's ``250`` and the commit of ``sent``, a worker that dies leaves a
+    delivered message in ``sending``, and it goes out again once the lease ends (SMTP
+    cannot tell us otherwise). So that one UPDATE, committed on its own, comes first and
+    nothing precedes it; the attempt row and the renderer's hook follow in their own
+    transaction, whose failure can no longer cause a second send.
+    """
+    moment = now()
+    held = _release(message, worker, status=Status.SENT, sent_at=moment,
+                    attempt_count=message.attempt_count + 1, last_error="")
     with transaction.atomic():
-        moment = now()
         DeliveryAttempt.objects.create(
             message=message, started_at=started, finished_at=moment, worker=worker,
             result=DeliveryAttempt.Result.SENT, smtp_code=accepted.code,
             reply=accepted.reply[:2000])
-        message.status = Status.SENT
-        message.sent_at = moment
-        message.attempt_count += 1
-        message.last_error = ""
-        message.claimed_by = ""
-        message.claimed_until = None
-        message.save(update_fields=["status", "sent_at", "attempt_count", "last_error",
-                                    "claimed_by", "claimed_until"])
-        if message.renderer:
+        if held and message.renderer:
             _call_hook("delivered", message)
+    if not held:
+        raise ClaimLost("the relay accepted it")
     return Status.SENT
 
 
 def _call_hook(hook: str, message: OutboundMessage, *args: Any) -> None:
     """Run a renderer hook in a savepoint: its failure must not undo the delivery record.
 
-    Rolling back a ``sent`` status because an audit write failed would send the email
-    again on the next claim.
+    Rolling back a ``failed`` status, or the attempt row, because an audit write failed
+    would leave the record saying less than what happened.
     """
     try:
         with transaction.atomic():

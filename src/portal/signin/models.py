@@ -80,6 +80,10 @@ class SignInRequest(models.Model):
     # HMAC-SHA256 hex of the short code (rule 11; see tokens.hmac_code), never its plain hash:
     # a six-digit code's SHA-256 is reversed offline in a second. Empty until minted.
     code_hmac = models.CharField(max_length=64, blank=True)
+    # Random hex drawn by the worker at the first render; the link secret and the code are
+    # HMACs of it under keys derived from SECRET_KEY (tokens.token_from_seed/code_from_seed),
+    # so a retried email carries the same link and code. Useless without SECRET_KEY.
+    link_seed = models.CharField(max_length=64, blank=True)
     # Tries of the code so far, counted by one conditional UPDATE (see redeem_code).
     code_attempts = models.PositiveSmallIntegerField(default=0)
     # SHA-256 hex of the browser-binding cookie of the browser that asked (rule 6).

@@ -17,6 +17,7 @@ browser sign in with one click, and use the short code.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -97,3 +98,43 @@ def same_code(sign_in_id: int, code: str, expected_hmac: str) -> bool:
     """Compare in constant time; an empty ``expected_hmac`` (no code minted) never matches."""
     return bool(expected_hmac) and hmac.compare_digest(hmac_code(sign_in_id, code),
                                                        expected_hmac)
+
+
+# Reproducible secrets (decision 0005). A retried sign-in email must carry the link and code
+# of the first attempt: if that one did reach the inbox after all (the relay accepted it and
+# the worker died before recording so), both copies then work, rather than one being dead.
+# So the worker stores a random seed at the first render and derives both from it. The seed
+# alone is worth nothing: each derivation is an HMAC under a key derived from SECRET_KEY with
+# its own purpose string, so a copy of the database without the settings yields no link and
+# no code (the argument of decision 0001 and of hmac_code). Lookups are unchanged: the
+# SHA-256 of the derived secret and the HMAC of the derived code are stored as before.
+SEED_BYTES = 32  # 256 bits, like the secret it stands for
+_SEED_SHAPE = re.compile(r"^[0-9a-f]{64}$")
+_LINK_TOKEN_SALT = "portal.signin.tokens.link-token"  # noqa: S105 - a purpose, not a secret
+_LINK_CODE_SALT = "portal.signin.tokens.link-code"
+
+
+def generate_seed() -> str:
+    """Return a fresh random seed for one sign-in request (64 hex digits)."""
+    return secrets.token_hex(SEED_BYTES)
+
+
+def _from_seed(purpose: str, seed: str) -> bytes:
+    # An empty or malformed seed would give every such request the same secret: refuse it.
+    if not _SEED_SHAPE.match(seed):
+        raise ValueError("not a link seed")
+    return salted_hmac(purpose, seed, algorithm="sha256").digest()
+
+
+def token_from_seed(seed: str) -> str:
+    """Return the link secret of ``seed``: 256 bits, shaped like ``generate_token``'s."""
+    return base64.urlsafe_b64encode(_from_seed(_LINK_TOKEN_SALT, seed)).rstrip(b"=").decode()
+
+
+def code_from_seed(seed: str) -> str:
+    """Return the six-digit code of ``seed`` ("004217").
+
+    256 bits reduced modulo a million: the bias is below 10**-70, nothing to exploit.
+    """
+    number = int.from_bytes(_from_seed(_LINK_CODE_SALT, seed), "big")
+    return f"{number % 10**CODE_DIGITS:0{CODE_DIGITS}d}"

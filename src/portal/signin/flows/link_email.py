@@ -2,8 +2,10 @@
 
 The worker, not the web request, decides whether an address gets a link: that is what
 makes the web response identical for every address. The secret and the short code are
-minted here, just before the SMTP conversation; only the secret's hash and the code's HMAC
-are stored, and the rendered body lives in memory until it is handed to the relay.
+derived here, just before the SMTP conversation, from a random seed drawn at the first
+attempt (so a retried email carries the same ones); only the seed, the secret's hash and
+the code's HMAC are stored, and the rendered body lives in memory until it is handed to
+the relay.
 """
 
 from __future__ import annotations
@@ -37,6 +39,27 @@ def _sign_in_of(message: OutboundMessage) -> SignInRequest:
     return sign_in
 
 
+def _secrets_of(sign_in: SignInRequest) -> tuple[str, str]:
+    """Return the link secret and code of ``sign_in``, the same on every attempt.
+
+    The first render draws the seed; every later one (a retry after a 451, a relay outage,
+    a worker that died, perhaps after the relay had the first copy) derives the same link
+    and code from it, so a second copy works like the first (decision 0005). Only the
+    secret's SHA-256 and the code's HMAC are stored beside the seed, which is useless
+    without SECRET_KEY (rule 3, rule 11). The code's failed tries are left as they are: a
+    re-sent code must not buy a guesser five more (NIST SP 800-63B-4).
+    """
+    if not sign_in.link_seed:
+        sign_in.link_seed = tokens.generate_seed()
+    token = tokens.token_from_seed(sign_in.link_seed)
+    code = tokens.code_from_seed(sign_in.link_seed)
+    # Rewritten each time so they always match what is sent, even after a SECRET_KEY
+    # rotation (then an earlier copy's link and code stop working).
+    sign_in.token_hash = tokens.hash_token(token)
+    sign_in.code_hmac = tokens.hmac_code(sign_in.pk, code)
+    return token, code
+
+
 class LinkEmail:
     """Renderer registered as ``signin.link`` (see ``portal.mail.renderers``)."""
 
@@ -47,15 +70,8 @@ class LinkEmail:
             sign_in = _sign_in_of(message)
             refusal = self._refusal(sign_in)
             if refusal is None:
-                token = tokens.generate_token()
-                code = tokens.generate_code()
-                # Each attempt mints a fresh secret and code: if an earlier attempt's email
-                # did get through after all, its link and code stop working rather than two
-                # being live. The code is stored only as an HMAC (rule 3, rule 11).
-                sign_in.token_hash = tokens.hash_token(token)
-                sign_in.code_hmac = tokens.hmac_code(sign_in.pk, code)
-                sign_in.code_attempts = 0
-                sign_in.save(update_fields=["token_hash", "code_hmac", "code_attempts", "user"])
+                token, code = _secrets_of(sign_in)
+                sign_in.save(update_fields=["link_seed", "token_hash", "code_hmac", "user"])
         if refusal is not None:
             raise refusal
         return render_link_email(sign_in, token, code)
