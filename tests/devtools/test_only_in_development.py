@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.config.portal_cli import PROPER_KEY, run_portal
+from tests.config.portal_cli import PRODUCTION, run_portal
 
 DEVTOOLS_COMMANDS = {"dev", "demo", "mailcatcher"}
 
@@ -46,7 +46,7 @@ def _probe(tmp_path: Path, **variables: str) -> dict[str, object]:
 
 def test_production_mode_has_no_dev_mail_url_and_no_development_commands(
         tmp_path: Path) -> None:
-    assert _probe(tmp_path, PORTAL_SECRET_KEY=PROPER_KEY) == {
+    assert _probe(tmp_path, **PRODUCTION) == {
         "app": False, "dev_mail": False, "message": False, "commands": []}
 
 
@@ -61,7 +61,7 @@ def test_development_mode_has_the_dev_mail_url_and_the_development_commands(
 def test_production_portal_does_not_know_the_development_commands(
         tmp_path: Path, command: str) -> None:
     # --help: were the command there, it would print its usage and stop, changing nothing.
-    result = run_portal(command, "--help", PORTAL_SECRET_KEY=PROPER_KEY,
+    result = run_portal(command, "--help", **PRODUCTION,
                         PORTAL_VAR_DIR=str(tmp_path),
                         DATABASE_URL=f"sqlite:///{tmp_path / 'portal.sqlite3'}")
     assert result.returncode == 1
