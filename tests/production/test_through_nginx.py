@@ -14,7 +14,7 @@ import pytest
 
 from portal.audit.tags import Tag
 from tests.signin.magic import LINK, text_of
-from tests.support.proxy import Stack, StackClient
+from tests.support.proxy import CSRF_COOKIE, SESSION_COOKIE, Stack, StackClient
 
 pytestmark = [pytest.mark.postgres]
 
@@ -80,7 +80,7 @@ def test_behind_nginx_a_forged_x_forwarded_for_is_ignored(stack: Stack) -> None:
         assert response.status_code == 302
         # Through nginx the portal is on HTTPS (X-Forwarded-Proto from a trusted proxy).
         assert "Strict-Transport-Security" in client.get("/healthz").headers
-        assert {"portal_session", "csrftoken"} <= client.secure_cookies
+        assert {SESSION_COOKIE, CSRF_COOKIE} <= client.secure_cookies
     assert _requested_from(stack, domain) == [("127.0.1.150", 1)]
 
 

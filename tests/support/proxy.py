@@ -35,6 +35,7 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
+from portal.config.settings import cookie_names
 from tests.config.portal_cli import clean_env
 from tests.support.smtp import SMTPServer, free_port
 
@@ -117,6 +118,10 @@ class _BoundAdapter(HTTPAdapter):
         super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
 
 
+# The stack runs in production mode over (proxied) HTTPS: its cookies carry their prefixes.
+SESSION_COOKIE, CSRF_COOKIE = cookie_names(secure=True)[:2]
+
+
 class StackClient(requests.Session):
     """A browser-like HTTP client bound to a loopback source address.
 
@@ -158,10 +163,10 @@ class StackClient(requests.Session):
 
     def form(self, path: str, data: dict[str, str], **kwargs: Any) -> requests.Response:
         """POST a form as a browser does: with the CSRF token and the page's Origin."""
-        if "csrftoken" not in self.cookies:
+        if CSRF_COOKIE not in self.cookies:
             self.get(path)
         headers = {"Origin": self.origin, **kwargs.pop("headers", {})}
-        return self.post(path, data={"csrfmiddlewaretoken": self.cookies["csrftoken"], **data},
+        return self.post(path, data={"csrfmiddlewaretoken": self.cookies[CSRF_COOKIE], **data},
                          headers=headers, **kwargs)
 
 

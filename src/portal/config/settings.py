@@ -194,6 +194,8 @@ SIGNIN_RATE_LIMITS = {
     "code_address": "10/1d", "code_global": "300/h",
     # Audit rows written for cookie-less link loads, per client address.
     "link_audit_ip": "30/15m",
+    # Audit rows of refused link requests: per address and per client address, and overall.
+    "refusal_audit": "20/15m", "refusal_audit_global": "300/m",
     # Google/Microsoft refusals written to the audit trail, per client address.
     "oidc_failures_ip": "50/15m",
     # Passkey sign-in attempts (each one verifies a signature), per client address and all.

@@ -141,8 +141,16 @@ def request_link(request: HttpRequest, *, email: str, next_url: str = "/") -> Re
         raise ResendTooSoon(waiting.cooldown_left)
     decision = ratelimit.check_all(_request_limits(request, address, ip))
     if not decision.allowed:
-        record_event(Tag.LINK_RATE_LIMITED, email=address, ip=ip, agent=agent,
-                     reason="rate_limited", retry_after=decision.retry_after)
+        # A flood is refused without spending anything; its audit rows are bounded too, per
+        # address, per client address and overall, or the flood would fill the trail.
+        limits = settings.SIGNIN_RATE_LIMITS
+        if _within_audit_budget([("signin-refusal-audit", address, limits["refusal_audit"]),
+                                 ("signin-refusal-audit-ip", ip or "unknown",
+                                  limits["refusal_audit"]),
+                                 ("signin-refusal-audit-all", "all",
+                                  limits["refusal_audit_global"])]):
+            record_event(Tag.LINK_RATE_LIMITED, email=address, ip=ip, agent=agent,
+                         reason="rate_limited", retry_after=decision.retry_after)
         raise RateLimited(decision.retry_after)
     binding = tokens.clean_binding(request.COOKIES.get(settings.SIGNIN_BINDING_COOKIE)) \
         or tokens.generate_binding()
@@ -334,15 +342,17 @@ def _audit_anonymous(tag: Tag, *, ip: str, agent: str, always: bool = False,
     counted by the limiter only. ``always`` records regardless (the first opening of a
     real link: one row per link, however many scanners follow).
     """
-    if not always:
-        try:
-            decision = ratelimit.hit("signin-link-audit", ip or "unknown",
-                                     settings.SIGNIN_RATE_LIMITS["link_audit_ip"])
-        except ratelimit.RateLimitUnavailable:
-            decision = None  # the record matters more than the bound while Redis is down
-        if decision is not None and not decision.allowed:
-            return
-    record_event(tag, ip=ip, agent=agent, **fields)
+    if always or _within_audit_budget(
+            [("signin-link-audit", ip or "unknown", settings.SIGNIN_RATE_LIMITS["link_audit_ip"])]):
+        record_event(tag, ip=ip, agent=agent, **fields)
+
+
+def _within_audit_budget(budgets: list[tuple[str, str, str]]) -> bool:
+    """Say whether one more audit row of a refusal fits ``budgets`` (and count it if so)."""
+    try:
+        return ratelimit.check_all(budgets).allowed
+    except ratelimit.RateLimitUnavailable:
+        return True  # the record matters more than the bound while Redis is down
 
 
 def _redeem(request: HttpRequest, sign_in: SignInRequest, *, method: str,
