@@ -65,11 +65,6 @@ def set_org_active(staff_client: Client, org: Organization, active: bool) -> Non
     assert response.status_code == 302, response.content.decode()[:2000]
 
 
-@pytest.fixture
-def alice(northwind: Organization) -> User:
-    return make_user(ALICE, northwind, full_name="Alice Moreno")
-
-
 # --- a person --------------------------------------------------------------------------------
 
 def test_disabling_in_the_admin_ends_a_live_session_at_once(

@@ -24,11 +24,6 @@ def contoso() -> Organization:
     return make_org("Contoso Freight", ["contoso.example"], allow_email_link=False)
 
 
-@pytest.fixture
-def alice(northwind: Organization) -> User:
-    return make_user("alice@northwind.example", northwind)
-
-
 def test_the_database_refuses_a_second_membership(alice: User, contoso: Organization) -> None:
     with pytest.raises(IntegrityError), transaction.atomic():
         Membership.objects.create(user=alice, organization=contoso)

@@ -73,7 +73,7 @@ def parse(set_cookie: str) -> tuple[str, dict[str, str]]:
 
 def test_production_cookies_are_host_prefixed_secure_httponly_lax_at_the_root(
         production: dict[str, object]) -> None:
-    cookies = dict(parse(header) for header in production["cookies"])  # type: ignore[attr-defined]
+    cookies = dict(parse(header) for header in production["cookies"])
     assert set(cookies) == {"__Host-csrftoken", "__Host-portal_signin_binding",
                             "__Host-portal_session"}
     for name, attributes in cookies.items():
@@ -100,6 +100,6 @@ def test_production_pages_carry_hsts_and_the_strict_headers(
 
 def test_development_mode_keeps_the_bare_cookie_names(database: dict[str, str]) -> None:
     printed = ask_for_a_link(database, production=False)
-    cookies = dict(parse(header) for header in printed["cookies"])  # type: ignore[attr-defined]
+    cookies = dict(parse(header) for header in printed["cookies"])
     assert set(cookies) == {"csrftoken", "portal_signin_binding", "portal_session"}
     assert all("secure" not in attributes for attributes in cookies.values())

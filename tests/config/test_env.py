@@ -226,7 +226,7 @@ def test_smtp_tls_is_case_insensitive() -> None:
 def test_config_is_frozen() -> None:
     config = load(DEV)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        config.debug = False  # type: ignore[misc]
+        config.debug = False
 
 
 def test_readme_documents_every_variable() -> None:

@@ -31,7 +31,7 @@ def test_whitenoise_serves_the_stylesheet_in_production_mode() -> None:
     response = Client().get("/static/portal/portal.css")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/css")
-    body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    body = b"".join(response.streaming_content)
     response.close()  # WhiteNoise streams from an open file
     assert b"--accent" in body
 

@@ -21,18 +21,11 @@ from portal.mail.models import OutboundMessage
 from portal.mail.worker import deliver_due
 from portal.signin import tokens
 from portal.signin.models import SignInRequest
-from tests.factories import make_org, make_user
-from tests.signin.magic import LINK, ask, deliver_and_read, text_of
+from tests.signin.magic import CODE, LINK, ask, deliver_and_read, text_of
 from tests.support.smtp import Received, SMTPServer
 
 pytestmark = pytest.mark.django_db
 ALICE = "alice@northwind.example"
-CODE = re.compile(r"browser where you asked: (\d{3}) (\d{3})")
-
-
-@pytest.fixture
-def alice():  # type: ignore[no-untyped-def]
-    return make_user(ALICE, make_org(), full_name="Alice Moreno")
 
 
 def code_of(received: Received) -> str:
@@ -64,7 +57,7 @@ def send_twice(smtp: SMTPServer) -> list[Received]:
     return smtp.wait_for(2)
 
 
-def test_a_second_copy_carries_the_same_link_code_and_message_id(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_copy_carries_the_same_link_code_and_message_id(alice, smtp) -> None:
     browser = Client()
     ask(browser, ALICE)
     first, second = send_twice(smtp)
@@ -77,7 +70,7 @@ def test_a_second_copy_carries_the_same_link_code_and_message_id(alice, smtp) ->
     assert browser.get("/").wsgi_request.user.email == ALICE
 
 
-def test_a_second_copy_does_not_give_back_wrong_code_tries(alice, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_copy_does_not_give_back_wrong_code_tries(alice, smtp) -> None:
     # NIST SP 800-63B-4: issuing the secret again must not reset the count of failed tries.
     browser = Client()
     ask(browser, ALICE)
@@ -96,7 +89,7 @@ def test_a_second_copy_does_not_give_back_wrong_code_tries(alice, smtp) -> None:
     assert browser.get("/").wsgi_request.user.email == ALICE
 
 
-def test_the_stored_seed_is_useless_without_the_secret_key(alice, smtp, settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_stored_seed_is_useless_without_the_secret_key(alice, smtp, settings) -> None:
     ask(Client(), ALICE)
     (link,) = deliver_and_read(smtp)
     code = code_of(link.email)
