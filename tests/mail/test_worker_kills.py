@@ -11,7 +11,6 @@ server holds a command until released. PostgreSQL only, like the other process t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -25,14 +24,13 @@ from portal.mail.models import OutboundMessage
 from portal.signin import tokens
 from portal.signin.models import SignInRequest
 from tests.factories import make_org, make_user
-from tests.signin.magic import LINK, ask, text_of
+from tests.signin.magic import CODE, LINK, ask, text_of
 from tests.support.smtp import Received, SMTPServer
 from tests.support.workers import Workers, wait_until
 
 pytestmark = [pytest.mark.postgres]
 Status = OutboundMessage.Status
 ALICE = "alice@northwind.example"
-CODE = re.compile(r"browser where you asked: (\d{3}) (\d{3})")
 
 
 @contextmanager
