@@ -1,7 +1,7 @@
 """Two local OpenID providers for trying Sign in with Google / Microsoft by hand.
 
     .venv/bin/python tests/support/oidc/demo.py [--google-port 9001] [--microsoft-port 9002]
-                                                 [--portal-base-url http://127.0.0.1:8000]
+                                                 [--portal-base-url http://localhost:8000]
 
 Starts ``provider.mjs`` twice on fixed loopback ports, one Google-shaped and one
 Microsoft-shaped, with accounts that match ``portal demo`` (Northwind Logistics and its
@@ -42,7 +42,7 @@ from tests.support.oidc.harness import (  # noqa: E402 - after the path set-up a
 
 GOOGLE_PORT = 9001
 MICROSOFT_PORT = 9002
-PORTAL_BASE_URL = "http://127.0.0.1:8000"  # the portal's default, what `make run` serves
+PORTAL_BASE_URL = "http://localhost:8000"  # the portal's default, what `make run` serves
 GOOGLE_CLIENT_ID = "portal-demo-google"
 MICROSOFT_CLIENT_ID = "portal-demo-microsoft"
 # Loopback-only demo credentials, printed for the operator to copy; they open nothing real.

@@ -37,7 +37,10 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=1)
         call_command("demo")
         runserver = ["runserver", addr, *(["--noreload"] if noreload else [])]
-        base = f"http://{addr}"
+        host, _, port = addr.rpartition(":")
+        # Emails and pages say localhost rather than 127.0.0.1: passkeys need a host name
+        # (browsers refuse an IP address as the WebAuthn relying party id).
+        base = f"http://localhost:{port}" if host in ("127.0.0.1", "localhost") else f"http://{addr}"
         supervisor = Supervisor(
             [Child("mail catcher", portal_command("mailcatcher", "--port", str(smtp_port),
                                                   "--maildir", str(mail_dir))),
