@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from portal.audit.models import AuthEvent
 from portal.audit.tags import Tag
 from portal.core.clock import now
-from portal.core.http import client_ip, user_agent
+from portal.core.http import client_ip, printable, user_agent
 
 FAILURES = {Tag.LINK_DECLINED, Tag.LINK_DELIVERY_FAILED, Tag.LINK_EXPIRED_UNSENT,
             Tag.LINK_EXPIRED_USE, Tag.LINK_REUSED, Tag.LINK_SUPERSEDED_USE,
@@ -17,6 +17,22 @@ FAILURES = {Tag.LINK_DECLINED, Tag.LINK_DELIVERY_FAILED, Tag.LINK_EXPIRED_UNSENT
             Tag.OIDC_FAILED, Tag.PASSKEY_FAILED, Tag.PASSKEY_RATE_LIMITED}
 SUCCESSES = {Tag.LINK_REDEEMED, Tag.OIDC_SUCCEEDED, Tag.LINK_SENT, Tag.PASSKEY_SIGNED_IN,
              Tag.PASSKEY_REGISTERED}
+
+
+def _storable(value: Any) -> Any:
+    """Return ``value`` with control characters replaced in every string, however nested.
+
+    Details carry what clients and identity providers sent (an ``error_description``, a
+    passkey library's message); PostgreSQL refuses NUL in text and in ``jsonb``, which
+    would turn a refusal into a 500 and lose its audit row.
+    """
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable(str(key)): _storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(item) for item in value]
+    return value
 
 
 def record_event(tag: Tag, *, request: HttpRequest | None = None, email: str = "",
@@ -37,6 +53,6 @@ def record_event(tag: Tag, *, request: HttpRequest | None = None, email: str = "
     return AuthEvent.objects.create(
         created_at=now(), tag=tag.value, outcome=outcome, email=email or (
             user.email if user is not None else ""),
-        user=user, organization=organization, ip=ip or None, user_agent=agent[:400],
-        reason=reason, detail=detail, actor=actor,
+        user=user, organization=organization, ip=ip or None, user_agent=printable(agent[:400]),
+        reason=printable(reason), detail=_storable(detail), actor=actor,
         actor_email=actor.email if actor is not None else "")

@@ -31,6 +31,8 @@ class Tag(StrEnum):
     SESSION_ENDED = "signin:session:ended"
     SESSION_TIMED_OUT = "signin:session:timed_out"
     SESSIONS_REVOKED = "signin:session:revoked"  # access taken away: every session ended
+    # A sensitive action refused because the sign-in was not recent enough (asked to sign in again).
+    RECENT_SIGN_IN_REQUIRED = "signin:session:recent_sign_in_required"
     # Staff changes in the admin; each row names the staff member (actor) and what changed.
     ADMIN_USER_ADDED = "admin:user:added"
     ADMIN_USER_CHANGED = "admin:user:changed"

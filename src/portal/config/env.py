@@ -114,6 +114,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DKIM_DOMAIN", "", "Signing domain (d=).", shown="(domain of PORTAL_FROM_EMAIL)"),
     Variable("SESSION_IDLE_SECONDS", "28800", "A session unused this long ends (8 hours)."),
     Variable("SESSION_MAX_SECONDS", "1209600", "No session lives longer than this (14 days)."),
+    Variable("RECENT_SIGN_IN_SECONDS", "900", "Signing out other sessions and any change in "
+             "the staff admin need a sign-in at most this old (15 minutes); after that the "
+             "person is asked to sign in again first."),
     Variable("GOOGLE_CLIENT_ID", "", "Turns on Sign in with Google."),
     Variable("GOOGLE_CLIENT_SECRET", "", "Its client secret."),
     Variable("GOOGLE_DISCOVERY_URL",
@@ -352,6 +355,7 @@ class Config:
     dkim_domain: str
     session_idle_seconds: int
     session_max_seconds: int
+    recent_sign_in_seconds: int
     google_client_id: str
     google_client_secret: str
     google_discovery_url: str
@@ -414,6 +418,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         dkim_domain=_text(env, "DKIM_DOMAIN") or from_domain,
         session_idle_seconds=_int(env, "SESSION_IDLE_SECONDS", minimum=60),
         session_max_seconds=_int(env, "SESSION_MAX_SECONDS", minimum=60),
+        recent_sign_in_seconds=_int(env, "RECENT_SIGN_IN_SECONDS", minimum=60),
         google_client_id=_text(env, "GOOGLE_CLIENT_ID"),
         google_client_secret=_raw(env, "GOOGLE_CLIENT_SECRET"),
         google_discovery_url=_discovery_url(env, "GOOGLE_DISCOVERY_URL"),

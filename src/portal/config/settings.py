@@ -96,6 +96,8 @@ else:
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_AGE = CONFIG.session_max_seconds
 SESSION_IDLE_SECONDS = CONFIG.session_idle_seconds
+# Sensitive actions (ending other sessions, staff admin changes) need a sign-in this recent.
+RECENT_SIGN_IN_SECONDS = CONFIG.recent_sign_in_seconds
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

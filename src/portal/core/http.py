@@ -72,8 +72,19 @@ def client_ip(request: HttpRequest) -> str:
                           settings.FORWARDED_ALLOW_IPS)
 
 
+# C0 controls and DEL: PostgreSQL refuses NUL in text, and a CR/LF or escape sequence in a
+# stored header would forge lines when the audit trail is exported or printed.
+_CONTROL = dict.fromkeys([*range(32), 127], "\ufffd")
+
+
+def printable(text: str) -> str:
+    """Return ``text`` with every control character replaced by U+FFFD, safe to store."""
+    return text.translate(_CONTROL)
+
+
 def user_agent(request: HttpRequest) -> str:
-    return (request.META.get("HTTP_USER_AGENT", "") or "")[:400]
+    """Return the client's User-Agent, at most 400 characters, control characters replaced."""
+    return printable((request.META.get("HTTP_USER_AGENT", "") or "")[:400])
 
 
 def safe_next(raw: str | None, default: str = "/") -> str:

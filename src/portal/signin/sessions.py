@@ -24,6 +24,20 @@ SESSION_METHOD_KEY = "portal_method"
 MAX_ID = 2**63 - 1
 
 
+def signed_in_recently(request: HttpRequest) -> bool:
+    """Say whether this browser signed in less than ``RECENT_SIGN_IN_SECONDS`` ago.
+
+    The one home of the recent sign-in rule (OWASP ASVS 5.0 7.5): a session cookie copied
+    or left open on a shared computer can read, but cannot end the owner's other sessions
+    or change anything in the staff admin, once its sign-in is older than the window.
+    ``SESSION_STARTED_KEY`` is written by ``finish_sign_in`` at every sign-in.
+    """
+    started = request.session.get(SESSION_STARTED_KEY)
+    if not request.user.is_authenticated or not isinstance(started, int | float):
+        return False
+    return now().timestamp() - started < settings.RECENT_SIGN_IN_SECONDS
+
+
 def end_session(request: HttpRequest) -> None:
     """Sign this browser out: the server-side session row is deleted, not just the cookie."""
     user = request.user if request.user.is_authenticated else None

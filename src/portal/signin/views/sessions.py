@@ -6,10 +6,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from portal.signin import sessions
+from portal.signin.views.recent import recent_sign_in_required, refuse_unless_recent
+
+OTHER_SESSIONS = "sign out other sessions"
 
 
 @never_cache
@@ -43,6 +47,10 @@ def end_one(request: HttpRequest, session_id: int) -> HttpResponse:
         # "Sign out" on this browser's own row is a sign-out, done the one proper way.
         sessions.end_session(request)
         return redirect("signin:signed_out")
+    # Checked after the sign-out above: signing this browser out must always work.
+    if refusal := refuse_unless_recent(request, action=OTHER_SESSIONS,
+                                       return_to=reverse("signin:sessions")):
+        return refusal
     if sessions.end_other_session(request.user, session_id,  # type: ignore[arg-type]
                                   keep_key=request.session.session_key):
         messages.success(request, "That session has been signed out.")
@@ -53,6 +61,7 @@ def end_one(request: HttpRequest, session_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@recent_sign_in_required(action=OTHER_SESSIONS, return_to="signin:sessions")
 def end_others(request: HttpRequest) -> HttpResponse:
     count = sessions.end_other_sessions(request, request.user)  # type: ignore[arg-type]
     messages.success(request, f"Signed out of {count} other session{'s' if count != 1 else ''}."
