@@ -96,9 +96,11 @@ def _state(desktop: Client) -> str:
 
 def test_every_request_gets_a_two_digit_number_from_secrets(alice) -> None:
     ask(Client(), ALICE)
-    ask(Client(), "nobody@northwind.example")  # no account: the same page, a number too
+    for n in range(19):  # no account: the same page, a number too
+        ask(Client(), f"nobody{n}@northwind.example")
     numbers = list(SignInRequest.objects.values_list("approval_number", flat=True))
     assert all(re.fullmatch(r"[0-9]{2}", number) for number in numbers), numbers
+    assert len(set(numbers)) > 1  # twenty equal draws: one chance in 10**38
     drawn = {tokens.generate_number() for _ in range(2000)}
     assert all(re.fullmatch(r"[0-9]{2}", number) for number in drawn)
     assert len(drawn) > 90  # all hundred values come up, not a handful
@@ -222,6 +224,16 @@ def test_the_third_try_may_still_be_the_right_number(alice, smtp) -> None:
     assert _signed_in_as(desktop) == ALICE
 
 
+def test_a_spent_budget_refuses_even_the_right_number(alice, smtp) -> None:
+    # Three tries counted by guesses still on their way (none has stopped the request yet).
+    desktop, link = _asked(smtp)
+    number = _number_on_screen(desktop)
+    SignInRequest.objects.update(approval_attempts=flow.MAX_APPROVAL_ATTEMPTS)
+    with pytest.raises(ApprovalLocked):
+        _approve(_ticket(link), number)
+    assert SignInRequest.objects.get().approved_at is None
+
+
 @pytest.mark.parametrize("typed", ["", "abc", "123", "4-2", "٤٢", "x" * 500, "4\x002"])
 def test_text_that_is_not_a_number_costs_no_try(typed: str, alice, smtp) -> None:
     _desktop, link = _asked(smtp)
@@ -335,6 +347,24 @@ def test_a_used_link_cannot_be_approved_and_an_approved_one_not_used_elsewhere(
             flow.open_link(request_as(Client(), link.path), link.token)
         with pytest.raises(NotApproved):  # signed in: its session waits for nothing now
             _claim(desktop)
+
+
+@pytest.mark.parametrize("meanwhile", ["approved", "refused"])
+def test_a_confirm_on_its_way_loses_to_an_approval_or_a_refusal(meanwhile, alice, smtp) -> None:
+    """The phone read the request (its page is up), then the request changed under it."""
+    desktop, link = _asked(smtp)
+    number = _number_on_screen(desktop)
+    ticket = _ticket(link)
+    seen = flow.opened_request(request_as(Client(), CONFIRM), ticket)  # still usable here
+    if meanwhile == "approved":
+        _approve(_ticket(link), number)
+    else:
+        flow.refuse(request_as(Client(), CONFIRM, "post"), _ticket(link))
+    # The consuming UPDATE itself must refuse: the page's earlier read is stale.
+    phone = request_as(Client(), CONFIRM, "post")
+    with pytest.raises(LinkAlreadyUsed if meanwhile == "approved" else LinkRefused):
+        flow._redeem(phone, seen, method="email", asker=False)
+    assert SignInRequest.objects.get().consumed_at is None
 
 
 def test_a_new_request_or_a_sign_in_kills_the_approval(alice, smtp) -> None:

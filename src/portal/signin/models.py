@@ -59,10 +59,6 @@ class SignInRequestQuerySet(models.QuerySet["SignInRequest"]):
         """
         return self.filter(approved_at__isnull=True)
 
-    def approved(self) -> SignInRequestQuerySet:
-        """Requests another device approved: the browser that asked may now continue."""
-        return self.filter(approved_at__isnull=False)
-
     def supersede_open(self, email: str, moment: datetime) -> int:
         """Mark every unsettled request of ``email`` replaced by a newer one (rule 4)."""
         return self.for_address(email).unsettled().update(superseded_at=moment)

@@ -589,8 +589,8 @@ def _redeem(request: HttpRequest, sign_in: SignInRequest, *, method: str,
 
     Consumption is one conditional UPDATE: of two simultaneous clicks, on any number of
     processes, exactly one sees a row updated; the other is told the link was used.
-    ``asker`` says this is the browser that asked: only it may use an approved request,
-    and ``APPROVAL_METHOD`` only an approved one (rule 11).
+    ``asker`` says this is the browser that asked: only it may use an approved request
+    (rule 11).
     Eligibility is checked again: the person may have been disabled since the email left.
     """
     ip, agent = client_ip(request), user_agent(request)
@@ -607,8 +607,6 @@ def _redeem(request: HttpRequest, sign_in: SignInRequest, *, method: str,
             pk=sign_in.pk, token_hash=sign_in.token_hash)
         if not asker:
             consumable = consumable.unapproved()
-        if method == APPROVAL_METHOD:
-            consumable = consumable.approved()
         won = consumable.update(consumed_at=moment, consumed_ip=ip or None,
                                 consumed_user_agent=agent)
         if won != 1:
