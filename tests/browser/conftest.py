@@ -41,6 +41,10 @@ FAKE_PROVIDERS = {
     "microsoft": {"client_id": "portal-microsoft", "client_secret": "unused",
                   "discovery_url": "http://127.0.0.1:9/.well-known/openid-configuration"},
 }
+# A phone, for the other-device half of the email journey: an iPhone 14-sized touch screen.
+PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+         "user_agent": "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, "
+                       "like Gecko) Chrome/126.0.0.0 Mobile Safari/537.36"}
 FIND_OVERFLOW = """() => {
   const limit = document.documentElement.clientWidth + 1;
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -131,13 +135,14 @@ NewContext = Callable[..., Any]
 
 @pytest.fixture
 def new_context(browser: Any) -> Iterator[NewContext]:
-    """Open browser contexts (closed after the test); options as for ``browser.new_context``."""
+    """Open browser contexts (closed after the test); options as for ``browser.new_context``
+    (a desktop-sized viewport unless ``viewport`` is given)."""
     opened: list[Any] = []
 
     def make(**options: Any) -> Any:
         # bypass_csp: the injected axe script must run even if the portal adds a CSP later.
-        context = browser.new_context(viewport={"width": 1000, "height": 760},
-                                      bypass_csp=True, **options)
+        options = {"viewport": {"width": 1000, "height": 760}, **options}
+        context = browser.new_context(bypass_csp=True, **options)
         context.set_default_timeout(10_000)  # a page that never comes fails in seconds
         opened.append(context)
         if options.get("java_script_enabled", True):

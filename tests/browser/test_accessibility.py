@@ -29,8 +29,9 @@ from portal.mail.outbox import new_message_id
 from portal.servicedesk import services
 from portal.servicedesk.models import ServiceRequest
 from portal.signin.models import SignInRequest
-from tests.browser.conftest import ALICE, BOB, FAKE_PROVIDERS, Auditor, NewContext, sign_in
-from tests.factories import make_user
+from portal.signin.views import problems
+from tests.browser.conftest import ALICE, BOB, FAKE_PROVIDERS, PHONE, Auditor, NewContext, sign_in
+from tests.factories import make_org, make_user
 from tests.signin.magic import ask, code_of, deliver_and_read, html_of
 from tests.support.smtp import SMTPServer
 
@@ -74,9 +75,9 @@ def test_sign_in_and_link_pages_have_no_accessibility_violations(
     # Opened in another browser: the confirmation page, then signed in there.
     other = new_context().new_page()
     other.goto(link.url)
-    other.get_by_role("heading", name=f"Continue as {ALICE}").wait_for()
+    other.get_by_role("heading", name=f"Sign in as {ALICE}?").wait_for()
     auditor.check(other, "confirm")
-    other.get_by_role("button", name=f"Continue as {ALICE}").click()
+    other.get_by_role("button", name="Sign in on this device").click()
     other.get_by_role("button", name="Sign out").wait_for()
 
     # The same link again, in the browser that asked: used (email prefilled).
@@ -125,6 +126,118 @@ def test_sign_in_and_link_pages_have_no_accessibility_violations(
     response = page.goto(f"{portal}/no-such-page/")
     assert response.status == 404
     auditor.check(page, "not-found")
+    auditor.assert_clean()
+
+
+SIZES: dict[str, dict[str, Any]] = {"desktop": {}, "phone": PHONE}
+NUMBER_LABEL = "Type the number shown on the other screen"
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_any_device_pages_have_no_accessibility_violations(
+        size: str, portal: str, smtp: SMTPServer, new_context: NewContext,
+        auditor: Auditor) -> None:
+    """Every page of signing in from another device, with both screens at ``size``."""
+    options = SIZES[size]
+    org = User.objects.get(email=ALICE).organization
+    for name in ("dave", "erin"):
+        make_user(f"{name}@northwind.example", org)
+    strict = make_org("Contoso Freight", ["contoso.example"])
+    strict.strict_same_browser = True
+    strict.save(update_fields=["strict_same_browser"])
+    make_user("frank@contoso.example", strict)
+
+    def asks(email: str, script: bool = True) -> tuple[Any, Any]:
+        context = new_context(**options)
+        if not script:
+            # The portal's own script blocked: the page as without JavaScript, while axe,
+            # injected by the auditor, still runs.
+            context.route("**/static/portal/signin.js", lambda route: route.abort())
+        page = context.new_page()
+        smtp.clear()
+        page.goto(f"{portal}/signin/")
+        page.get_by_label("Work email address").fill(email)
+        page.get_by_role("button", name="Email me a sign-in link").click()
+        page.get_by_role("heading", name="Check your inbox").wait_for()
+        (link,) = deliver_and_read(smtp)
+        return page, link
+
+    def opens(link: Any, email: str) -> Any:
+        phone = new_context(**options).new_page()
+        phone.goto(link.url)
+        phone.get_by_role("heading", name=f"Sign in as {email}?").wait_for()
+        return phone
+
+    def approve_with(phone: Any, number: str) -> None:
+        phone.get_by_label(NUMBER_LABEL).fill(number)
+        phone.get_by_role("button", name="Sign in on the device that asked").click()
+
+    # The waiting tab (without its script, so nothing changes under the auditor), its number,
+    # and "I've approved it, continue" pressed before anyone approved.
+    waiting, link = asks(ALICE, script=False)
+    auditor.check(waiting, f"{size}-check-inbox-waiting")
+    number = waiting.locator("#approval-number").inner_text().strip()
+    waiting.get_by_role("button", name="I've approved it, continue").click()
+    waiting.get_by_text(problems.NOT_APPROVED.title).wait_for()
+    auditor.check(waiting, f"{size}-check-inbox-not-approved")
+    # The other device: its page, a wrong number, the right one.
+    phone = opens(link, ALICE)
+    auditor.check(phone, f"{size}-confirm")
+    approve_with(phone, f"{(int(number) + 1) % 100:02d}")
+    phone.locator("#number-error").wait_for()
+    auditor.check(phone, f"{size}-confirm-wrong-number")
+    approve_with(phone, number)
+    phone.get_by_role("heading", name="Sign-in approved").wait_for()
+    auditor.check(phone, f"{size}-approved")
+    waiting.goto(f"{portal}/signin/check-inbox/")
+    waiting.get_by_text(problems.waiting_words("approved")).wait_for()
+    auditor.check(waiting, f"{size}-check-inbox-approved")
+
+    # "This wasn't me": both screens, the waiting one changing by itself.
+    asking, link = asks(BOB)
+    phone = opens(link, BOB)
+    phone.get_by_role("button", name="This wasn't me").click()
+    phone.get_by_role("heading", name="Sign-in stopped").wait_for()
+    auditor.check(phone, f"{size}-refused")
+    asking.locator("#approval-state", has_text="This wasn't me").wait_for()
+    auditor.check(asking, f"{size}-check-inbox-refused")
+    phone.goto(link.url)
+    phone.get_by_role("heading", name="This sign-in was stopped").wait_for()
+    auditor.check(phone, f"{size}-link-refused")
+
+    # Three wrong numbers.
+    asking, link = asks("dave@northwind.example")
+    phone = opens(link, "dave@northwind.example")
+    wrong = f"{(int(asking.locator('#approval-number').inner_text()) + 1) % 100:02d}"
+    for _ in range(3):
+        approve_with(phone, wrong)
+        phone.wait_for_load_state("load")
+    phone.get_by_role("heading", name="Too many wrong numbers").wait_for()
+    auditor.check(phone, f"{size}-link-approval-locked")
+    asking.locator("#approval-state", has_text="typed wrong").wait_for()
+    auditor.check(asking, f"{size}-check-inbox-approval-locked")
+
+    # Expired while the tab waits.
+    asking, link = asks("erin@northwind.example")
+    SignInRequest.objects.filter(email="erin@northwind.example").update(
+        expires_at=now() - timedelta(seconds=1))
+    asking.locator("#approval-state", has_text="expired").wait_for()
+    auditor.check(asking, f"{size}-check-inbox-expired")
+
+    # Strict mode: the page without "Sign in on this device", and that choice refused.
+    asking, link = asks("frank@contoso.example")
+    phone = opens(link, "frank@contoso.example")
+    auditor.check(phone, f"{size}-confirm-strict")
+    phone.evaluate("""() => {
+      const form = document.createElement('form');
+      form.method = 'post';
+      form.action = '/signin/confirm/';
+      form.appendChild(document.querySelector('input[name=csrfmiddlewaretoken]').cloneNode());
+      document.body.appendChild(form);
+      form.submit();
+    }""")
+    phone.get_by_text(problems.SAME_BROWSER_ONLY.title).wait_for()
+    auditor.check(phone, f"{size}-confirm-strict-refused")
     auditor.assert_clean()
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from portal.core.text import duration_text
 from portal.helpcenter import articles
 
 pytestmark = pytest.mark.django_db
@@ -100,7 +101,7 @@ def test_help_pages_refuse_posts(client):
     (45, "45 seconds"),
 ])
 def test_durations_read_as_people_say_them(seconds, text):
-    assert articles.duration_text(seconds) == text
+    assert duration_text(seconds) == text
 
 
 def test_an_article_file_without_a_header_is_reported(tmp_path):

@@ -1,4 +1,4 @@
-"""The link secret and code of one sign-in request are the same on every attempt (decision 0005).
+"""The link secret and code of one sign-in request are the same on every attempt (decision 0008).
 
 A worker that dies after the relay accepted an email leaves it to be sent again; both copies
 must carry one working link and one code. They are derived from a random seed stored at the

@@ -61,9 +61,9 @@ def test_email_link_journey(browser, live_server, smtp, settings, artifacts: Pat
     second = browser.new_context(viewport={"width": 1000, "height": 760})
     other = second.new_page()
     other.goto(fresh.url)
-    other.get_by_role("heading", name="Continue as alice@northwind.example").wait_for()
+    other.get_by_role("heading", name="Sign in as alice@northwind.example?").wait_for()
     shot(other, "confirm")
-    other.get_by_role("button", name="Continue as alice@northwind.example").click()
+    other.get_by_role("button", name="Sign in on this device").click()
     other.wait_for_url(f"{live_server.url}/")
     assert other.get_by_role("button", name="Sign out").count() == 1
 

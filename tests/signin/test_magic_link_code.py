@@ -178,7 +178,7 @@ def test_code_after_the_link_was_used_is_refused(alice, smtp) -> None:
     ask(waiting_tab, ALICE)
     (link,) = deliver_and_read(smtp)
     opened = phone.get(link.path)
-    phone.post(opened["Location"])  # "Continue as …" on the phone
+    phone.post(opened["Location"])  # "Sign in on this device" on the phone
     assert _signed_in_as(phone) == ALICE
     response = enter(waiting_tab, code_of(link))
     assert response.status_code == 302

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.db import connection
+from django.template.loader import render_to_string
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -33,7 +37,9 @@ def northwind():
 def _page_without_tokens(client: Client) -> str:
     body = client.get("/signin/check-inbox/").content.decode()
     # The CSRF token and the CSP nonce differ on every response, whoever asked.
-    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"| nonce="[^"]+"', "", body)
+    body = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"| nonce="[^"]+"', "", body)
+    # The approval number is random for every request, known address or not.
+    return re.sub(r'id="approval-number">\d\d<', 'id="approval-number">NN<', body)
 
 
 def test_known_and_unknown_addresses_get_the_same_answer(northwind) -> None:
@@ -150,6 +156,32 @@ def test_send_another_link_waits_for_the_cool_down(northwind) -> None:
     assert "Send another link" in page and "disabled" in page
     ask(client, "alice@northwind.example")  # pressed again at once: nothing new is queued
     assert SignInRequest.objects.count() == 1
+
+
+@pytest.mark.parametrize("ttl, phrase", [(60, "1 minute"), (120, "2 minutes"),
+                                         (900, "15 minutes")])
+def test_pages_say_one_minute_and_one_second_in_the_singular(ttl: int, phrase: str, northwind,
+                                                            settings) -> None:
+    settings.MAGIC_LINK_TTL_SECONDS = ttl
+    start = Client().get("/signin/").content.decode()
+    assert f"The link works once, for {phrase}." in start
+    client = Client()
+    ask(client, "alice@northwind.example")
+    waiting = client.get("/signin/check-inbox/").content.decode()
+    assert f"({phrase} from when you asked)" in waiting
+    assert not re.search(r"\b1 (minutes|seconds|tries)\b", start + waiting)
+    later = timezone.now() + timedelta(seconds=settings.SIGNIN_RESEND_COOLDOWN_SECONDS - 1)
+    with time_machine.travel(later, tick=False):
+        waiting = client.get("/signin/check-inbox/").content.decode()
+    assert re.search(r'cooldown-seconds">1</span> <span class="cooldown-unit">second<', waiting)
+
+
+@pytest.mark.parametrize("count, phrase", [(1, "1 minute after"), (15, "15 minutes after")])
+def test_the_email_says_its_lifetime_in_the_right_number(count: int, phrase: str) -> None:
+    for template in ("signin/email/link.txt", "signin/email/link.html"):
+        body = render_to_string(template, {"minutes": count, "expires_at": timezone.now(),
+                                           "requested_at": timezone.now()})
+        assert f"({phrase} it was requested)" in body, template
 
 
 @pytest.mark.parametrize("raw, message", [

@@ -387,11 +387,14 @@ class OrganizationAdmin(AuditedAdmin):
                 "description": "Turning an organization off (not active) signs every member "
                                "out at once and stops every sign-in method for them."}),
         ("Sign-in policy", {
-            "fields": ["allow_email_link", "allow_google", "allow_microsoft", "auto_join"],
+            "fields": ["allow_email_link", "allow_google", "allow_microsoft", "auto_join",
+                       "strict_same_browser"],
             "description": "Which sign-in methods this organization's people may use. "
                            "Auto-join lets anyone with an address at a verified domain sign "
                            "in and become a member: turn it on only for domains the customer "
-                           "controls completely."}),
+                           "controls completely. Strict mode keeps email sign-in on the "
+                           "browser that asked: a link opened elsewhere can only approve or "
+                           "refuse it."}),
     ]
     inlines = [OrganizationDomainInline, GoogleWorkspaceDomainInline, MicrosoftTenantInline,
                OrganizationMemberInline]

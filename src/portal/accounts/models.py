@@ -262,6 +262,14 @@ class Organization(models.Model):
     auto_join = models.BooleanField(
         "auto-join verified domains", default=False,
         help_text="Anyone with an address at a verified domain may sign in and becomes a member.")
+    # Strict mode: an emailed link opened on another device can approve or refuse the
+    # sign-in, never sign that device in itself, so a forwarded or intercepted email cannot
+    # open a session anywhere but on the screen that asked.
+    strict_same_browser = models.BooleanField(
+        "email links sign in only the browser that asked", default=False,
+        help_text="A link opened on another device can approve the sign-in (with the number "
+                  "shown on the screen that asked) or refuse it, but never signs that other "
+                  "device in.")
     is_active = models.BooleanField(
         default=True, help_text="Turning an organization off signs every member out at once "
                                 "and stops every sign-in method for them.")

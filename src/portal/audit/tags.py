@@ -19,6 +19,14 @@ class Tag(StrEnum):
     LINK_UNKNOWN = "signin:link:unknown"
     LINK_RATE_LIMITED = "signin:link:rate_limited"
     LINK_CODE_FAILED = "signin:link:code_failed"  # a wrong, dead or misplaced short code
+    # Approval from another device (rule 11): the right number typed there; a wrong number
+    # or a continue from the wrong browser; "This wasn't me" or too many wrong numbers;
+    # strict mode refusing to sign in a browser that did not ask.
+    LINK_APPROVED = "signin:link:approved"
+    LINK_APPROVAL_FAILED = "signin:link:approval_failed"
+    LINK_REFUSED = "signin:link:refused"
+    LINK_REFUSED_USE = "signin:link:refused_use"  # a stopped request's link or code used
+    LINK_SAME_BROWSER_ONLY = "signin:link:same_browser_only"
     OIDC_SUCCEEDED = "signin:oidc:succeeded"
     OIDC_FAILED = "signin:oidc:failed"
     PASSKEY_REGISTERED = "signin:passkey:registered"

@@ -35,6 +35,7 @@ from django.http import HttpRequest
 from django.template import engines
 from django.utils.safestring import SafeString
 
+from portal.core.text import duration_text
 from portal.signin.oidc.providers import offer
 
 ARTICLES_DIR = Path(__file__).resolve().parent / "articles"
@@ -117,18 +118,6 @@ def available_articles() -> list[Article]:
 def find(slug: str) -> Article | None:
     """Return the article called ``slug`` if this portal shows it, or ``None``."""
     return next((a for a in available_articles() if a.slug == slug), None)
-
-
-def duration_text(seconds: int) -> str:
-    """Say a duration the way a person would: "15 minutes", "8 hours", "14 days"."""
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    if seconds >= 60:
-        minutes, rest = divmod(seconds, 60)
-        return f"{minutes} minute{'' if minutes == 1 else 's'} {rest} seconds"
-    return f"{seconds} seconds"
 
 
 def facts() -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The two WebAuthn ceremonies, done by py_webauthn (decision 0005).
+"""The two WebAuthn ceremonies, done by py_webauthn (decision 0013).
 
 This is the only module that imports ``webauthn``: it builds the options the browser's
 ``navigator.credentials`` calls take, and verifies what comes back. Every check (origin,

@@ -27,12 +27,15 @@ class SignInRequestAdmin(ReadOnlyAdmin):
     list_filter = ("delivery", "decline_reason")
     search_fields = ("email", "ip")
     date_hierarchy = "created_at"
-    # token_hash and binding_hash are left out: they are useless to staff and need not travel.
-    exclude = ("token_hash", "binding_hash")
+    # token_hash, binding_hash, the code's HMAC and the approval number are left out: they
+    # are useless to staff and need not travel.
+    exclude = ("token_hash", "binding_hash", "code_hmac", "approval_number")
     readonly_fields = ("email", "created_at", "expires_at", "link_status", "delivery",
                        "decline_reason",
                        "next_url", "ip", "user_agent", "sent_at", "opened_at", "consumed_at",
-                       "consumed_ip", "consumed_user_agent", "superseded_at", "revoked_at",
+                       "consumed_ip", "consumed_user_agent", "code_attempts",
+                       "approval_attempts", "approved_at", "approved_ip", "approved_user_agent",
+                       "refused_at", "refusal", "superseded_at", "revoked_at",
                        "user", "message")
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:

@@ -42,6 +42,18 @@ class LinkRevoked(LinkProblem):
     kind = "revoked"
 
 
+class LinkRefused(LinkProblem):
+    """Someone who opened the link pressed "This wasn't me": the request is dead."""
+
+    kind = "refused"
+
+
+class ApprovalLocked(LinkProblem):
+    """The approval number was typed wrong too often: the request is dead."""
+
+    kind = "approval_locked"
+
+
 class AccountCannotSignIn(LinkProblem):
     """The link was fine, but the account was disabled or its organization's policy changed."""
 
@@ -78,6 +90,40 @@ class CodeLocked(CodeProblem):
     """Too many wrong tries: the code is dead; the link in the email still works."""
 
     reason = "code_locked"
+
+
+class ApprovalProblem(SignInError):
+    """An approval number (rule 11) that approved nothing; the number box stays on the page."""
+
+    reason = "approval_refused"
+
+
+class NumberMalformed(ApprovalProblem):
+    """Not one or two digits: a typing slip, so it costs no try."""
+
+    reason = "number_malformed"
+
+
+class NumberWrong(ApprovalProblem):
+    """Not the number shown on the asking browser; ``attempts_left`` tries remain."""
+
+    reason = "number_wrong"
+
+    def __init__(self, attempts_left: int) -> None:
+        super().__init__(self.reason)
+        self.attempts_left = attempts_left
+
+
+class NotApproved(SignInError):
+    """The asking browser wants to continue, but no other device has approved its request."""
+
+    reason = "not_approved"
+
+
+class SameBrowserOnly(SignInError):
+    """Strict mode: this organization's links sign in only the browser that asked."""
+
+    reason = "same_browser_only"
 
 
 class ResendTooSoon(SignInError):

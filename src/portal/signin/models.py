@@ -10,16 +10,21 @@ from django.utils import timezone
 
 from portal.core.clock import now
 from portal.signin.errors import (
+    ApprovalLocked,
     LinkAlreadyUsed,
     LinkExpired,
     LinkProblem,
+    LinkRefused,
     LinkRevoked,
     LinkSuperseded,
 )
 
 # How the admin names a link that no longer works, by ``LinkProblem.kind``.
 LINK_STATUS = {"used": "Used to sign in", "revoked": "Revoked (a later sign-in)",
-               "superseded": "Replaced by a newer link", "expired": "Expired"}
+               "superseded": "Replaced by a newer link", "expired": "Expired",
+               "refused": "Stopped from another device (\"This wasn't me\")",
+               "approval_locked": "Stopped after too many wrong approval numbers"}
+APPROVED_STATUS = "Approved on another device, waiting for the browser that asked"
 
 
 class SignInRequestQuerySet(models.QuerySet["SignInRequest"]):
@@ -29,19 +34,30 @@ class SignInRequestQuerySet(models.QuerySet["SignInRequest"]):
         return self.filter(email=email)
 
     def open(self, moment: datetime | None = None) -> SignInRequestQuerySet:
-        """Requests whose link could still sign someone in: not used, replaced, revoked or
-        expired (rule 4). ``moment`` defaults to now."""
-        return self.filter(consumed_at__isnull=True, superseded_at__isnull=True,
-                           revoked_at__isnull=True, expires_at__gt=moment or now())
+        """Requests whose link could still sign someone in: not used, refused, replaced,
+        revoked or expired (rule 4). ``moment`` defaults to now.
+
+        Link, code and approval all consume through this one filter, so single use,
+        expiry, "a newer request" and "a sign-in" end all three alike.
+        """
+        return self.unsettled().filter(expires_at__gt=moment or now())
 
     def unsettled(self) -> SignInRequestQuerySet:
-        """Requests not yet used, replaced or revoked, expired or not.
+        """Requests not yet used, refused, replaced or revoked, expired or not.
 
         Superseding and revoking also mark expired rows, so an old link's page says
         "a newer link was sent" rather than only "expired" (rule 8).
         """
-        return self.filter(consumed_at__isnull=True, superseded_at__isnull=True,
-                           revoked_at__isnull=True)
+        return self.filter(consumed_at__isnull=True, refused_at__isnull=True,
+                           superseded_at__isnull=True, revoked_at__isnull=True)
+
+    def unapproved(self) -> SignInRequestQuerySet:
+        """Requests no other device has approved yet (rule 11).
+
+        An approval reserves the request for the browser that asked: from then on no other
+        browser may use the link, to sign itself in or to approve a second time.
+        """
+        return self.filter(approved_at__isnull=True)
 
     def supersede_open(self, email: str, moment: datetime) -> int:
         """Mark every unsettled request of ``email`` replaced by a newer one (rule 4)."""
@@ -60,6 +76,12 @@ class SignInRequest(models.Model):
     link is sent, and only then mints the secret, storing its SHA-256 (rule 3). The
     destination after sign-in lives here, never in the link (rule 4).
     """
+
+    class Refusal(models.TextChoices):
+        """Why a request was stopped before anyone signed in with it (rule 11)."""
+
+        NOT_ME = "not_me", "\"This wasn't me\" on the device that opened the link"
+        WRONG_NUMBERS = "wrong_numbers", "Too many wrong approval numbers"
 
     class Delivery(models.TextChoices):
         """What became of the email; whether the link still works is a separate question."""
@@ -86,6 +108,17 @@ class SignInRequest(models.Model):
     link_seed = models.CharField(max_length=64, blank=True)
     # Tries of the code so far, counted by one conditional UPDATE (see redeem_code).
     code_attempts = models.PositiveSmallIntegerField(default=0)
+    # Two digits shown on the asking browser's "Check your inbox" page; another device
+    # approves the sign-in only by typing them (rule 11). Made with ``secrets`` when the
+    # request is recorded, for every address alike.
+    approval_number = models.CharField(max_length=2, blank=True)
+    # Wrong numbers so far, counted by one conditional UPDATE (see flows.magic_link.approve).
+    approval_attempts = models.PositiveSmallIntegerField(default=0)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    approved_ip = models.GenericIPAddressField(null=True, blank=True)
+    approved_user_agent = models.CharField(max_length=400, blank=True)
+    refused_at = models.DateTimeField(null=True, blank=True)
+    refusal = models.CharField(max_length=20, choices=Refusal.choices, blank=True)
     # SHA-256 hex of the browser-binding cookie of the browser that asked (rule 6).
     binding_hash = models.CharField(max_length=64)
     next_url = models.CharField(max_length=2000, default="/")
@@ -112,14 +145,24 @@ class SignInRequest(models.Model):
     def __str__(self) -> str:
         return f"Sign-in link for {self.email} at {self.created_at:%Y-%m-%d %H:%M}"
 
-    def problem(self, moment: datetime | None = None) -> LinkProblem | None:
-        """Say why this link cannot sign anyone in, or None if it can (rules 4, 5, 8).
+    def problem(self, moment: datetime | None = None, *,
+                asker: bool = False) -> LinkProblem | None:
+        """Say why this link cannot sign anyone in, or None if it can (rules 4, 5, 8, 11).
 
-        The order matters: a used link says "used" even after it expired; "replaced" and
-        "revoked" beat "expired" because they say what the person can do about it.
+        ``asker`` is True for the browser that asked (its binding cookie matched): an
+        approval from another device reserves the request for it, so to every other browser
+        an approved link is a used one. The order matters: a used link says "used" even
+        after it expired; "stopped", "replaced" and "revoked" beat "expired" because they
+        say what the person can do about it.
         """
         args = (self.email, self.binding_hash)
         if self.consumed_at is not None:
+            return LinkAlreadyUsed(*args)
+        if self.refused_at is not None:
+            if self.refusal == self.Refusal.WRONG_NUMBERS:
+                return ApprovalLocked(*args)
+            return LinkRefused(*args)
+        if self.approved_at is not None and not asker:
             return LinkAlreadyUsed(*args)
         if self.revoked_at is not None:
             return LinkRevoked(*args)
@@ -132,9 +175,11 @@ class SignInRequest(models.Model):
     @property
     def status(self) -> str:
         """One phrase for staff: what became of the email and of the link, as of now."""
-        problem = self.problem()
+        problem = self.problem(asker=True)
         if problem is not None:
             return LINK_STATUS[problem.kind]
+        if self.approved_at is not None:
+            return APPROVED_STATUS
         return self.get_delivery_display()
 
 
@@ -166,7 +211,7 @@ class UserSession(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
                              related_name="portal_sessions")
     session_key = models.CharField(max_length=40, unique=True)
-    method = models.CharField(max_length=20)  # email, google, microsoft
+    method = models.CharField(max_length=20)  # email, email_code, email_approval, google, …
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -10,6 +10,11 @@ from ``SECRET_KEY``: a copy of the database without the settings yields nothing 
 The request's id is part of the HMAC input, so equal codes of two requests never share a
 stored value.
 
+An approval number (rule 11, second half) is two digits shown only on the asking browser's
+"Check your inbox" page. It is no secret from whoever sits at that screen; its job is to
+make the person approving on another device prove they can see that screen. It is typed,
+not picked from a list, so a guess is one chance in a hundred.
+
 A browser binding (rule 6) is a random value kept in an HttpOnly cookie of the browser
 that asked for a link; the request stores only its SHA-256. Holding it is what lets that
 browser sign in with one click, and use the short code.
@@ -34,6 +39,10 @@ CODE_DIGITS = 6
 _CODE_SHAPE = re.compile(r"^[0-9]{6}$")
 # The purpose string keeps this key apart from every other use of SECRET_KEY.
 _CODE_KEY_SALT = "portal.signin.tokens.code"
+
+NUMBER_DIGITS = 2
+# One or two ASCII digits: "7" is the "07" on the screen.
+_NUMBER_SHAPE = re.compile(r"^[0-9]{1,2}$")
 
 
 def generate_token() -> str:
@@ -100,7 +109,7 @@ def same_code(sign_in_id: int, code: str, expected_hmac: str) -> bool:
                                                        expected_hmac)
 
 
-# Reproducible secrets (decision 0005). A retried sign-in email must carry the link and code
+# Reproducible secrets (decision 0008). A retried sign-in email must carry the link and code
 # of the first attempt: if that one did reach the inbox after all (the relay accepted it and
 # the worker died before recording so), both copies then work, rather than one being dead.
 # So the worker stores a random seed at the first render and derives both from it. The seed
@@ -138,3 +147,21 @@ def code_from_seed(seed: str) -> str:
     """
     number = int.from_bytes(_from_seed(_LINK_CODE_SALT, seed), "big")
     return f"{number % 10**CODE_DIGITS:0{CODE_DIGITS}d}"
+
+
+# --- Approval numbers (rule 11, second half) ------------------------------------------
+
+def generate_number() -> str:
+    """Return a uniformly random two-digit approval number, zero-padded ("07")."""
+    return f"{secrets.randbelow(10**NUMBER_DIGITS):0{NUMBER_DIGITS}d}"
+
+
+def clean_number(text: str) -> str | None:
+    """Return the number typed as two digits ("7" → "07"), or None if it is not one."""
+    digits = "".join(text.split())[:16]
+    return f"{int(digits):0{NUMBER_DIGITS}d}" if _NUMBER_SHAPE.match(digits) else None
+
+
+def same_number(typed: str, expected: str) -> bool:
+    """Compare in constant time; an empty ``expected`` (a request without one) never matches."""
+    return bool(expected) and hmac.compare_digest(typed.encode(), expected.encode())

@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-# Fixed-window counters give way to a log of admitted attempts (decision 0005). The old
+# Fixed-window counters give way to a log of admitted attempts (decision 0015). The old
 # counters are dropped, not converted: a count says nothing about when its attempts
 # happened, and at worst each key gets one fresh window's allowance at deploy time.
 

@@ -13,6 +13,7 @@ from portal.core.http import describe_agent
 register = template.Library()
 
 SIGN_IN_METHODS = {"email": "Email link", "email_code": "Code from the email",
+                   "email_approval": "Email link, approved on another device",
                    "google": "Google", "microsoft": "Microsoft",
                    "passkey": "Passkey"}
 

@@ -44,7 +44,7 @@ def _secrets_of(sign_in: SignInRequest) -> tuple[str, str]:
 
     The first render draws the seed; every later one (a retry after a 451, a relay outage,
     a worker that died, perhaps after the relay had the first copy) derives the same link
-    and code from it, so a second copy works like the first (decision 0005). Only the
+    and code from it, so a second copy works like the first (decision 0008). Only the
     secret's SHA-256 and the code's HMAC are stored beside the seed, which is useless
     without SECRET_KEY (rule 3, rule 11). The code's failed tries are left as they are: a
     re-sent code must not buy a guesser five more (NIST SP 800-63B-4).

@@ -8,7 +8,7 @@ server: a flood of such GETs used to write one session row each. The cookie is s
 (``SECRET_KEY``, a salt of its own), ``HttpOnly``, ``SameSite=Lax``, scoped to
 ``/signin/oidc/`` and lives ten minutes; in production it is ``Secure`` and its name
 carries the ``__Secure-`` prefix (``__Host-`` would need ``Path=/``, see
-docs/decisions/0005-oidc-pending-sign-in-cookie.md).
+docs/decisions/0009-oidc-pending-sign-in-cookie.md).
 
 What the session used to guarantee, and how the cookie keeps it:
 

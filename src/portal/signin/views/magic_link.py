@@ -11,15 +11,25 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from portal.core.http import safe_next
+from portal.core.http import describe_agent, safe_next
 from portal.core.ratelimit import RateLimitUnavailable
+from portal.core.text import duration_text
 from portal.signin import tokens
-from portal.signin.errors import CodeLocked, CodeProblem, LinkProblem, RateLimited, ResendTooSoon
+from portal.signin.errors import (
+    ApprovalProblem,
+    CodeLocked,
+    CodeProblem,
+    LinkProblem,
+    NotApproved,
+    RateLimited,
+    ResendTooSoon,
+    SameBrowserOnly,
+)
 from portal.signin.flows import magic_link as flow
 from portal.signin.forms import LinkRequestForm
 from portal.signin.oidc import providers
@@ -28,12 +38,14 @@ from portal.signin.views import problems
 BINDING_MAX_AGE = 7 * 86400
 PROBLEM_SALT = "portal.signin.views.link_problem"
 PROBLEM_MAX_AGE = 600
+# The ticket cookie goes only to the other device's page and its two forms.
+TICKET_PATH = "/signin/confirm/"
 
 
 def _page_context(**extra: Any) -> dict[str, Any]:
     return {"providers": providers.configured_providers(),
             "from_email": settings.DEFAULT_FROM_EMAIL,
-            "link_minutes": settings.MAGIC_LINK_TTL_SECONDS // 60, **extra}
+            "link_lifetime": duration_text(settings.MAGIC_LINK_TTL_SECONDS), **extra}
 
 
 def _cookie(response: HttpResponse, name: str, value: str, *, max_age: int, path: str) -> None:
@@ -97,15 +109,18 @@ def start(request: HttpRequest) -> HttpResponse:
 
 def _check_inbox_page(request: HttpRequest, *, code_error: str = "", code_locked: bool = False,
                       notice: problems.Page | None = None, status: int | None = None,
-                      retry_after: int = 0) -> HttpResponse:
+                      retry_after: int = 0, auto_continue: bool = True) -> HttpResponse:
     waiting = flow.pending(request)
-    if waiting is None:
+    state = flow.waiting_status(request)
+    if waiting is None or state is None:
         return redirect("signin:start")
     code_status = 400 if code_error else 200
     response = render(request, "signin/check_inbox.html", _page_context(
         pending=waiting, email=waiting.email, expires_at=waiting.expires_at,
         cooldown=waiting.cooldown_left, code_error=code_error, code_locked=code_locked,
-        notice=notice), status=status or (notice.status if notice else code_status))
+        notice=notice, approval=state, approval_words=problems.waiting_words(state.state),
+        auto_continue=auto_continue),
+        status=status or (notice.status if notice else code_status))
     if retry_after:
         response["Retry-After"] = str(retry_after)
     return response
@@ -114,6 +129,41 @@ def _check_inbox_page(request: HttpRequest, *, code_error: str = "", code_locked
 @never_cache
 def check_inbox(request: HttpRequest) -> HttpResponse:
     return _check_inbox_page(request)
+
+
+@never_cache
+@require_GET
+def check_inbox_status(request: HttpRequest) -> JsonResponse:
+    """The asking tab's poll (rule 11): its request's state, as JSON, for this session only.
+
+    ``never_cache`` makes it ``no-store``: no cache on the way may keep one browser's answer
+    for another. The number is never in it; only the page the asking session loads shows it.
+    """
+    state = flow.waiting_status(request)
+    if state is None:
+        return JsonResponse({"state": "none", "message": problems.NOT_WAITING, "final": True},
+                            status=404)
+    return JsonResponse({"state": state.state, "message": problems.waiting_words(state.state),
+                         "final": state.final})
+
+
+@never_cache
+@require_POST
+def continue_approved(request: HttpRequest) -> HttpResponse:
+    """"I've approved it, continue": the asking tab signs in once another device approved.
+
+    The tab's script submits the same form by itself when its poll says "approved".
+    """
+    if flow.pending(request) is None:
+        return redirect("signin:start")
+    try:
+        signed_in = flow.claim_approval(request)
+    except NotApproved:
+        # Not submitted by itself again from this page: that could only loop.
+        return _check_inbox_page(request, notice=problems.NOT_APPROVED, auto_continue=False)
+    except LinkProblem as problem:
+        return _show_problem(request, problem)
+    return redirect(signed_in.next_url)
 
 
 @never_cache
@@ -155,30 +205,87 @@ def open_link(request: HttpRequest, token: str) -> HttpResponse:
     if isinstance(outcome, flow.AwaitingConfirmation):
         response = redirect("signin:confirm")
         _cookie(response, settings.SIGNIN_TICKET_COOKIE, outcome.ticket,
-                max_age=settings.MAGIC_LINK_TTL_SECONDS, path="/signin/confirm/")
+                max_age=settings.MAGIC_LINK_TTL_SECONDS, path=TICKET_PATH)
         return _no_referrer(response)
     return _no_referrer(redirect(outcome.next_url))
+
+
+def _ticket(request: HttpRequest) -> str:
+    return request.COOKIES.get(settings.SIGNIN_TICKET_COOKIE, "")
+
+
+def _without_ticket(response: HttpResponse) -> HttpResponse:
+    # The request behind the ticket is finished with: the cookie has nothing left to name.
+    response.delete_cookie(settings.SIGNIN_TICKET_COOKIE, path=TICKET_PATH)
+    return response
+
+
+def _confirm_page(request: HttpRequest, ticket: str, *, number_error: str = "",
+                  notice: problems.Page | None = None, status: int = 200) -> HttpResponse:
+    """The other device's page: who asks, from where, and the choices (rules 6, 11)."""
+    try:
+        shown = flow.confirmation(request, ticket)
+    except LinkProblem as problem:
+        return _without_ticket(_show_problem(request, problem))
+    return render(request, "signin/confirm.html", _page_context(
+        sign_in=shown.sign_in, same_browser_only=shown.same_browser_only,
+        requested_from=describe_agent(shown.sign_in.user_agent),
+        number_error=number_error, notice=notice), status=status)
 
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def confirm(request: HttpRequest) -> HttpResponse:
-    """"Continue as alice@…": the other-browser step; only the POST consumes the link."""
-    ticket = request.COOKIES.get(settings.SIGNIN_TICKET_COOKIE, "")
+    """The link opened in another browser: its page, and its "Sign in on this device".
+
+    Only the POST consumes the link (rule 6); in strict mode it is refused, and the page
+    comes back with the choices that remain (rule 11).
+    """
+    ticket = _ticket(request)
+    if not ticket:
+        return redirect("signin:start")
+    if request.method != "POST":
+        return _confirm_page(request, ticket)
+    try:
+        signed_in = flow.confirm_link(request, ticket)
+    except SameBrowserOnly:
+        page = problems.SAME_BROWSER_ONLY
+        return _confirm_page(request, ticket, notice=page, status=page.status)
+    except LinkProblem as problem:
+        return _without_ticket(_show_problem(request, problem))
+    return _without_ticket(redirect(signed_in.next_url))
+
+
+@never_cache
+@require_POST
+def confirm_approve(request: HttpRequest) -> HttpResponse:
+    """"Sign in on the device that asked", with the number shown there (rule 11)."""
+    ticket = _ticket(request)
     if not ticket:
         return redirect("signin:start")
     try:
-        if request.method == "POST":
-            signed_in = flow.confirm_link(request, ticket)
-            done = redirect(signed_in.next_url)
-            done.delete_cookie(settings.SIGNIN_TICKET_COOKIE, path="/signin/confirm/")
-            return done
-        sign_in = flow.opened_request(request, ticket)
+        approved = flow.approve(request, ticket, request.POST.get("number", "")[:100])
+    except ApprovalProblem as problem:
+        return _confirm_page(request, ticket, number_error=problems.number_message(problem),
+                             status=400)
     except LinkProblem as problem:
-        response = _show_problem(request, problem)
-        response.delete_cookie(settings.SIGNIN_TICKET_COOKIE, path="/signin/confirm/")
-        return response
-    return render(request, "signin/confirm.html", {"sign_in": sign_in})
+        return _without_ticket(_show_problem(request, problem))
+    return _without_ticket(render(request, "signin/approved.html", _page_context(
+        approved=approved)))
+
+
+@never_cache
+@require_POST
+def confirm_refuse(request: HttpRequest) -> HttpResponse:
+    """"This wasn't me": the request is stopped, and the asking tab is told (rule 11)."""
+    ticket = _ticket(request)
+    if not ticket:
+        return redirect("signin:start")
+    try:
+        flow.refuse(request, ticket)
+    except LinkProblem as problem:
+        return _without_ticket(_show_problem(request, problem))
+    return _without_ticket(render(request, "signin/refused.html", _page_context()))
 
 
 def _show_problem(request: HttpRequest, problem: LinkProblem) -> HttpResponse:

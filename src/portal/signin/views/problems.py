@@ -24,6 +24,8 @@ from portal.passkeys.errors import (
 )
 from portal.signin.errors import (
     AccountCannotSignIn,
+    ApprovalLocked,
+    ApprovalProblem,
     CodeLocked,
     CodeMalformed,
     CodeProblem,
@@ -31,12 +33,16 @@ from portal.signin.errors import (
     LinkAlreadyUsed,
     LinkExpired,
     LinkProblem,
+    LinkRefused,
     LinkRevoked,
     LinkSuperseded,
     LinkUnknown,
+    NumberMalformed,
+    NumberWrong,
     RateLimited,
     ResendTooSoon,
 )
+from portal.signin.flows.magic_link import MAX_APPROVAL_ATTEMPTS
 from portal.signin.oidc import errors as federation
 from portal.signin.oidc.errors import FederationError
 
@@ -63,6 +69,14 @@ LINK_PAGES: dict[type[LinkProblem], Page] = {
                          "Another sign-in link was asked for this address after this one, so "
                          "only the newest email works. Look for the latest email from us, or "
                          "ask for a fresh link below."),
+    LinkRefused: Page(410, "This sign-in was stopped",
+                      "Someone who opened this link said \"This wasn't me\", so the "
+                      "link and its code no longer work and nobody was signed in with them. "
+                      "If you do want to sign in, ask for a fresh link below."),
+    ApprovalLocked: Page(410, "Too many wrong numbers",
+                         "The number typed did not match the one on the screen that asked, "
+                         f"{MAX_APPROVAL_ATTEMPTS} times, so this sign-in was stopped and "
+                         "nobody was signed in. If it was you, ask for a fresh link below."),
     LinkRevoked: Page(410, "This link no longer works",
                       "Someone signed in to this account after this link was sent, so the "
                       "older links were switched off. If that was not you, tell your IT team."),
@@ -102,6 +116,53 @@ def code_message(problem: CodeProblem) -> str:
         tries = "1 try" if problem.attempts_left == 1 else f"{problem.attempts_left} tries"
         return f"{WRONG_CODE} You have {tries} left."
     return WRONG_CODE
+
+
+def number_message(problem: ApprovalProblem) -> str:
+    """Return what the number box on the other device's page says after ``problem``."""
+    if isinstance(problem, NumberMalformed):
+        return "Type the 2-digit number shown on the screen that asked, for example 42."
+    if isinstance(problem, NumberWrong):
+        tries = "1 try" if problem.attempts_left == 1 else f"{problem.attempts_left} tries"
+        return (f"That number does not match. Look at the screen that asked and type the "
+                f"number shown there. You have {tries} left.")
+    return "That number does not match."
+
+
+# Strict mode refusing "Sign in on this device" (the page still offers the other choices).
+SAME_BROWSER_ONLY = Page(403, "This device cannot sign in with the link",
+                         "Your organization allows email links to sign in only the browser "
+                         "that asked for them. Approve the sign-in there with its number, "
+                         "or press \"This wasn't me\".")
+# "I've approved it, continue" pressed before any device approved (or in another browser).
+NOT_APPROVED = Page(409, "Not approved yet",
+                    "Open the link on your other device, choose \"Sign in on the device "
+                    "that asked\" and type the number shown here. Then continue, or use "
+                    "the code from the email.")
+
+# The asking tab's live status, by ``WaitingStatus.state``: one sentence each.
+WAITING_WORDS: dict[str, str] = {
+    "waiting": "Waiting for the link to be opened.",
+    "approved": "Approved on your other device. Signing you in here; if nothing happens, "
+                "press \"I've approved it, continue\".",
+    "refused": "Stopped: someone pressed \"This wasn't me\" on the device "
+               "that opened the link. Nobody was signed in. Send another link if you still "
+               "want to sign in.",
+    "approval_locked": f"Stopped: the number was typed wrong {MAX_APPROVAL_ATTEMPTS} times "
+                       "on the other device. Nobody was signed in. Send another link to try "
+                       "again.",
+    "expired": "The link and its code have expired. Send another link to sign in.",
+    "used": "The link was used to sign in on another device, so it no longer works here.",
+    "superseded": "A newer link was asked for this address, so this one no longer works. "
+                  "Use the newest email, or send another link.",
+    "revoked": "Someone signed in to this account since, so this link no longer works.",
+}
+NOT_WAITING = "This browser is not waiting for a sign-in link."
+
+
+def waiting_words(state: str) -> str:
+    """Return the sentence the asking tab shows for ``state`` (unknown: not waiting)."""
+    return WAITING_WORDS.get(state, NOT_WAITING)
 
 
 def wait_page(error: RateLimited | ResendTooSoon, *, what: str) -> Page:

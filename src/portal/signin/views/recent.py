@@ -19,7 +19,7 @@ from django.urls import reverse
 from portal.audit.services import record_event
 from portal.audit.tags import Tag
 from portal.core.http import safe_next
-from portal.helpcenter.articles import duration_text
+from portal.core.text import duration_text
 from portal.signin.oidc import providers
 from portal.signin.sessions import signed_in_recently
 
@@ -39,7 +39,7 @@ def sign_in_again(request: HttpRequest, *, action: str, return_to: str) -> HttpR
         "action": action, "next": next_url, "email": request.user.email,  # type: ignore[union-attr]
         "window": duration_text(settings.RECENT_SIGN_IN_SECONDS),
         "providers": providers.configured_providers(),
-        "link_minutes": settings.MAGIC_LINK_TTL_SECONDS // 60}, status=403)
+        "link_lifetime": duration_text(settings.MAGIC_LINK_TTL_SECONDS)}, status=403)
 
 
 def refuse_unless_recent(request: HttpRequest, *, action: str,
