@@ -14,11 +14,12 @@ from django.test import Client
 
 from portal.audit.models import AuthEvent
 from portal.audit.tags import Tag
+from portal.mail.worker import deliver_due
 from portal.passkeys import challenges, flows
 from portal.passkeys.errors import ChallengeMissing, PasskeyRejected
 from portal.passkeys.models import Passkey, PasskeyHandle
 from portal.signin.models import UserSession
-from tests.signin.magic import deliver_and_read, request_as
+from tests.signin.magic import deliver_and_read, html_of, request_as, text_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ALICE = "alice@northwind.example"
@@ -32,7 +33,20 @@ REPLAY = """async ([body, fresh]) => {
 }"""
 
 
-def _with_authenticator(context: Any, page: Any) -> None:
+# A browser without passkey autofill (conditional mediation), as many still are.
+NO_AUTOFILL = ("PublicKeyCredential.isConditionalMediationAvailable = "
+               "() => Promise.resolve(false);")
+
+
+def _with_authenticator(context: Any, page: Any, *, autofill: bool = False) -> None:
+    """Give ``page`` a virtual platform authenticator (user verification, resident keys).
+
+    Chromium hands a conditional (autofill) request straight to a virtual authenticator,
+    as if the person had picked the passkey from the email field's suggestions; tests of
+    the button turn autofill off so only the button signs in.
+    """
+    if not autofill:
+        context.add_init_script(NO_AUTOFILL)
     cdp = context.new_cdp_session(page)
     cdp.send("WebAuthn.enable")
     cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
@@ -52,7 +66,7 @@ def _sign_in_by_email(page: Any, base: str, smtp: Any) -> None:
 
 
 def _sign_out(page: Any) -> None:
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     page.wait_for_url("**/signin/signed-out/")
 
 
@@ -95,6 +109,12 @@ def test_passkey_journey(browser, live_server, smtp, settings, alice) -> None:
     assert passkey.user == alice and passkey.transports == ["internal"]
     assert ALICE.encode() not in bytes(PasskeyHandle.objects.get(user=alice).handle)
     assert AuthEvent.objects.filter(tag=Tag.PASSKEY_REGISTERED, user=alice).count() == 1
+    # The notice of the change, delivered by the worker like any mail.
+    smtp.clear()
+    deliver_due()
+    (notice,) = smtp.wait_for(1, timeout=5)
+    assert notice.message["Subject"].startswith("A passkey was added")
+    assert "Work laptop" in text_of(notice) and "Work laptop" in html_of(notice)
     _sign_out(page)
 
     # An assertion made for this site but never delivered: captured for the checks below.

@@ -262,6 +262,10 @@ class Organization(models.Model):
     auto_join = models.BooleanField(
         "auto-join verified domains", default=False,
         help_text="Anyone with an address at a verified domain may sign in and becomes a member.")
+    require_passkeys_for_admins = models.BooleanField(
+        "require passkeys for organization admins", default=False,
+        help_text="Organization admins must sign in with a passkey: after any other sign-in "
+                  "they are asked to add or use one.")
     is_active = models.BooleanField(
         default=True, help_text="Turning an organization off signs every member out at once "
                                 "and stops every sign-in method for them.")
