@@ -14,9 +14,10 @@ from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
+from portal.core.clock import now
 from portal.passkeys.flows import METHOD, SESSION_PASSKEY_KEY
 from portal.passkeys.models import Passkey
-from portal.signin.sessions import SESSION_METHOD_KEY
+from portal.signin.sessions import SESSION_METHOD_KEY, SESSION_STARTED_KEY
 
 BACKEND = "portal.accounts.backends.PasswordlessBackend"
 
@@ -33,6 +34,7 @@ def mark_passkey_session(session_key: str, user: Any) -> None:
     """Make the stored session ``session_key`` of ``user`` a passkey session."""
     store = SessionStore(session_key=session_key)
     store[SESSION_METHOD_KEY] = METHOD
+    store.setdefault(SESSION_STARTED_KEY, now().timestamp())
     store[SESSION_PASSKEY_KEY] = _passkey_of(user).pk
     store.save()
 
