@@ -213,10 +213,12 @@ def test_autofill_signs_in_from_the_email_field(browser, live_server, smtp, sett
     _sign_out(page)
     # The email field asks for passkey autofill; Chromium's virtual authenticator answers
     # the waiting conditional request as a person picking the suggestion would.
+    page.goto(f"{base}/signin/?next=/requests/")
+    field = page.get_by_label("Work email address")
+    assert field.get_attribute("autocomplete") == "email webauthn"
+    assert UserSession.objects.filter(user=alice, method="passkey").count() == 0
     with page.expect_request("**/passkeys/signin/"):
-        page.goto(f"{base}/signin/?next=/requests/")
-    assert page.get_by_label("Work email address").get_attribute("autocomplete") == (
-        "email webauthn")
+        field.focus()  # autofill starts when the person reaches the email field
     page.wait_for_url(f"{base}/requests/")
     page.get_by_role("button", name="Sign out", exact=True).wait_for()
     assert UserSession.objects.filter(user=alice, method="passkey").count() == 1

@@ -145,6 +145,9 @@
         });
     }, {before: function () { if (waiting) waiting.abort(); waiting = null; },
         after: autofill});
-    autofill();
+    // Started when the person first reaches the email field, not on page load: a visitor
+    // who only looks at the sign-in page gets no challenge, so no session is stored.
+    var field = document.querySelector("input[autocomplete~=webauthn]");
+    if (field) field.addEventListener("focus", autofill, {once: true});
   }
 })();
