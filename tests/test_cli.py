@@ -60,7 +60,10 @@ def test_addorg_and_adduser_print_friendly_lines(portal_env: dict[str, str]) -> 
 def test_adduser_staff_needs_no_organization(portal_env: dict[str, str]) -> None:
     result = run_portal("adduser", "ops@cloudsentry.example", "--staff", **portal_env)
     assert result.returncode == 0, result.stderr
-    assert _one_line(result.stdout) == "ops@cloudsentry.example can now sign in as staff."
+    first, _, rest = result.stdout.partition("\n")
+    assert first == "ops@cloudsentry.example can now sign in as staff."
+    # Staff need a passkey for the admin: the command prints the way to add the first one.
+    assert "one-time enrolment link" in rest and "/passkeys/enrol/" in rest
 
 
 def test_adduser_for_an_unknown_org_fails_with_one_line(portal_env: dict[str, str]) -> None:

@@ -4,11 +4,15 @@ import pytest
 from django.test import Client
 
 from tests.factories import make_user
+from tests.passkeys.support import passkey_client
 
 BACKEND = "portal.accounts.backends.PasswordlessBackend"
 
 
 def client_for(user) -> Client:
+    """Sign ``user`` in; staff as with a passkey, which the admin requires of them."""
+    if user.is_staff:
+        return passkey_client(user)
     client = Client()
     client.force_login(user, backend=BACKEND)
     return client

@@ -9,6 +9,7 @@ from portal.audit.models import AuthEvent
 from portal.audit.services import record_event
 from portal.audit.tags import Tag
 from tests.factories import make_org, make_user
+from tests.passkeys.support import passkey_client
 
 pytestmark = pytest.mark.django_db
 BACKEND = "portal.accounts.backends.PasswordlessBackend"
@@ -16,10 +17,7 @@ BACKEND = "portal.accounts.backends.PasswordlessBackend"
 
 @pytest.fixture
 def superuser_client() -> Client:
-    sam = make_user("sam@cloudsentry.com", staff=True, superuser=True)
-    client = Client()
-    client.force_login(sam, backend=BACKEND)
-    return client
+    return passkey_client(make_user("sam@cloudsentry.com", staff=True, superuser=True))
 
 
 @pytest.fixture
@@ -69,8 +67,7 @@ def test_audit_events_cannot_be_deleted_even_by_a_superuser(superuser_client, ev
 def test_staff_with_every_audit_permission_still_cannot_change_events(event):
     helper = make_user("helper@cloudsentry.com", staff=True)
     helper.user_permissions.add(*Permission.objects.filter(content_type__app_label="audit"))
-    client = Client()
-    client.force_login(helper, backend=BACKEND)
+    client = passkey_client(helper)
     assert client.get(reverse("admin:audit_authevent_changelist")).status_code == 200
     assert client.get(reverse("admin:audit_authevent_add")).status_code == 403
     url = reverse("admin:audit_authevent_delete", args=[event.pk])

@@ -35,6 +35,7 @@ from tests.browser.conftest import ALICE, BOB, sign_in
 from tests.conftest import require
 from tests.core.urls_that_fail import FAIL_PATH
 from tests.factories import make_user
+from tests.passkeys.support import passkey_browser
 from tests.signin.magic import ask, deliver_and_read
 from tests.support.oidc.harness import TestProvider, callback_url, installed
 from tests.support.smtp import SMTPServer
@@ -357,6 +358,7 @@ def test_staff_admin_pages_keep_the_policy(watch: PolicyWatch, portal: str,
     # A real sign-in: it leaves a request, an email, audit rows and a session to look at.
     sign_in(page, portal, smtp, email=staff.email)
     watch.seen(page, "staff-home")
+    passkey_browser(page, staff)  # the admin opens only for a passkey session
     paths = admin_paths()
     registered = len(admin.site._registry)
     assert len([p for p in paths if p.endswith("/change/")]) == registered, (

@@ -23,6 +23,7 @@ from portal.mail.outbox import new_message_id
 from portal.servicedesk import services
 from tests.core.urls_that_fail import FAIL_PATH
 from tests.factories import make_org, make_user
+from tests.passkeys.support import passkey_client
 
 pytestmark = pytest.mark.django_db
 
@@ -115,9 +116,9 @@ def test_every_url_pattern_answers_with_the_security_headers() -> None:
     alice = make_user("alice@northwind.example", org)
     staff = make_user("sam@cloudsentry.example", staff=True, superuser=True)
     services.file_request(alice, title="Printer offline", description="Dock 3.")
-    customer, admin = Client(), Client()
+    customer = Client()
     customer.force_login(alice, backend=BACKEND)
-    admin.force_login(staff, backend=BACKEND)
+    admin = passkey_client(staff)
     visitors = {"anonymous": Client(), "customer": customer, "staff": admin}
     problems, statuses, routes = [], set(), 0
     for route, _ in url_patterns():

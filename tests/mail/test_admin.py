@@ -13,6 +13,7 @@ from portal.mail.models import DeliveryAttempt, OutboundMessage
 from portal.mail.outbox import enqueue
 from portal.signin.models import SignInRequest
 from tests.factories import make_org, make_user
+from tests.passkeys.support import passkey_client
 
 pytestmark = pytest.mark.django_db
 BACKEND = "portal.accounts.backends.PasswordlessBackend"
@@ -21,10 +22,7 @@ CHANGELIST = "admin:mail_outboundmessage_changelist"
 
 @pytest.fixture
 def staff_client() -> Client:
-    staff = make_user("ops@cloudsentry.com", staff=True, superuser=True)
-    client = Client()
-    client.force_login(staff, backend=BACKEND)
-    return client
+    return passkey_client(make_user("ops@cloudsentry.com", staff=True, superuser=True))
 
 
 def failed_message(to: str = "alice@northwind.example") -> OutboundMessage:

@@ -14,11 +14,12 @@ from django.test import Client
 
 from portal.audit.models import AuthEvent
 from portal.audit.tags import Tag
+from portal.mail.worker import deliver_due
 from portal.passkeys import challenges, flows
 from portal.passkeys.errors import ChallengeMissing, PasskeyRejected
 from portal.passkeys.models import Passkey, PasskeyHandle
 from portal.signin.models import UserSession
-from tests.signin.magic import deliver_and_read, request_as
+from tests.signin.magic import deliver_and_read, html_of, request_as, text_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ALICE = "alice@northwind.example"
@@ -32,7 +33,20 @@ REPLAY = """async ([body, fresh]) => {
 }"""
 
 
-def _with_authenticator(context: Any, page: Any) -> None:
+# A browser without passkey autofill (conditional mediation), as many still are.
+NO_AUTOFILL = ("PublicKeyCredential.isConditionalMediationAvailable = "
+               "() => Promise.resolve(false);")
+
+
+def _with_authenticator(context: Any, page: Any, *, autofill: bool = False) -> None:
+    """Give ``page`` a virtual platform authenticator (user verification, resident keys).
+
+    Chromium hands a conditional (autofill) request straight to a virtual authenticator,
+    as if the person had picked the passkey from the email field's suggestions; tests of
+    the button turn autofill off so only the button signs in.
+    """
+    if not autofill:
+        context.add_init_script(NO_AUTOFILL)
     cdp = context.new_cdp_session(page)
     cdp.send("WebAuthn.enable")
     cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
@@ -40,10 +54,10 @@ def _with_authenticator(context: Any, page: Any) -> None:
         "hasUserVerification": True, "isUserVerified": True}})
 
 
-def _sign_in_by_email(page: Any, base: str, smtp: Any) -> None:
+def _sign_in_by_email(page: Any, base: str, smtp: Any, email: str = ALICE) -> None:
     smtp.clear()
     page.goto(f"{base}/signin/")
-    page.get_by_label("Work email address").fill(ALICE)
+    page.get_by_label("Work email address").fill(email)
     page.get_by_role("button", name="Email me a sign-in link").click()
     page.get_by_role("heading", name="Check your inbox").wait_for()
     (link,) = deliver_and_read(smtp)
@@ -52,7 +66,7 @@ def _sign_in_by_email(page: Any, base: str, smtp: Any) -> None:
 
 
 def _sign_out(page: Any) -> None:
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     page.wait_for_url("**/signin/signed-out/")
 
 
@@ -95,6 +109,12 @@ def test_passkey_journey(browser, live_server, smtp, settings, alice) -> None:
     assert passkey.user == alice and passkey.transports == ["internal"]
     assert ALICE.encode() not in bytes(PasskeyHandle.objects.get(user=alice).handle)
     assert AuthEvent.objects.filter(tag=Tag.PASSKEY_REGISTERED, user=alice).count() == 1
+    # The notice of the change, delivered by the worker like any mail.
+    smtp.clear()
+    deliver_due()
+    (notice,) = smtp.wait_for(1, timeout=5)
+    assert notice.message["Subject"].startswith("A passkey was added")
+    assert "Work laptop" in text_of(notice) and "Work laptop" in html_of(notice)
     _sign_out(page)
 
     # An assertion made for this site but never delivered: captured for the checks below.
@@ -149,3 +169,81 @@ def test_passkey_journey(browser, live_server, smtp, settings, alice) -> None:
     context.close()
     with pytest.raises(ChallengeMissing):  # nothing waits in a browser that never asked
         flows.sign_in(request_as(Client(), "/passkeys/signin/", "post"), captured)
+
+
+def test_staff_reach_the_admin_only_after_adding_and_using_a_passkey(
+        browser, live_server, smtp, settings) -> None:
+    from tests.factories import make_user
+
+    base = live_server.url
+    settings.PORTAL_BASE_URL = base
+    sam = make_user("sam@cloudsentry.com", staff=True, superuser=True)
+    context = browser.new_context()
+    page = context.new_page()
+    _with_authenticator(context, page)
+    _sign_in_by_email(page, base, smtp, email=sam.email)
+    page.get_by_role("heading", name="Your account needs a passkey").wait_for()
+    # An email sign-in does not open the admin: first, add a passkey.
+    page.goto(f"{base}/admin/")
+    page.wait_for_url(f"{base}/passkeys/")
+    page.get_by_text("The staff admin opens only when you sign in with a passkey").wait_for()
+    page.get_by_role("button", name="Add a passkey").click()
+    page.get_by_role("rowheader", name="Passkey 1").wait_for()
+    # Owning one is not enough either: this session began with an email link.
+    page.goto(f"{base}/admin/")
+    page.wait_for_url("**/passkeys/use/?next=%2Fadmin%2F")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    page.wait_for_url(f"{base}/admin/")
+    page.get_by_role("heading", name="Staff admin").wait_for()
+    assert UserSession.objects.filter(user=sam, method="passkey", ended_at=None).count() == 1
+    context.close()
+
+
+def test_autofill_signs_in_from_the_email_field(browser, live_server, smtp, settings,
+                                                alice) -> None:
+    base = live_server.url
+    settings.PORTAL_BASE_URL = base
+    context = browser.new_context()
+    page = context.new_page()
+    _with_authenticator(context, page, autofill=True)
+    _sign_in_by_email(page, base, smtp)
+    page.goto(f"{base}/passkeys/")
+    page.get_by_role("button", name="Add a passkey").click()
+    page.get_by_role("rowheader", name="Passkey 1").wait_for()
+    _sign_out(page)
+    # The email field asks for passkey autofill; Chromium's virtual authenticator answers
+    # the waiting conditional request as a person picking the suggestion would.
+    page.goto(f"{base}/signin/?next=/requests/")
+    field = page.get_by_label("Work email address")
+    assert field.get_attribute("autocomplete") == "email webauthn"
+    assert UserSession.objects.filter(user=alice, method="passkey").count() == 0
+    with page.expect_request("**/passkeys/signin/"):
+        field.focus()  # autofill starts when the person reaches the email field
+    page.wait_for_url(f"{base}/requests/")
+    page.get_by_role("button", name="Sign out", exact=True).wait_for()
+    assert UserSession.objects.filter(user=alice, method="passkey").count() == 1
+    context.close()
+
+
+def test_the_offer_appears_once_and_can_be_dismissed(browser, live_server, smtp, settings,
+                                                    alice) -> None:
+    base = live_server.url
+    settings.PORTAL_BASE_URL = base
+    context = browser.new_context(java_script_enabled=False)  # the dismiss is a plain form
+    page = context.new_page()
+    offer = page.get_by_role("heading", name="Sign in faster next time: add a passkey")
+    _sign_in_by_email(page, base, smtp)
+    offer.wait_for()
+    page.goto(f"{base}/requests/")
+    page.get_by_role("heading", name="Service requests").first.wait_for()
+    assert offer.count() == 0  # once per sign-in
+    _sign_out(page)
+    _sign_in_by_email(page, base, smtp)
+    offer.wait_for()
+    page.get_by_role("button", name="Not now").click()
+    page.wait_for_url(f"{base}/")
+    assert offer.count() == 0
+    _sign_out(page)
+    _sign_in_by_email(page, base, smtp)  # dismissed in this browser: never again
+    assert offer.count() == 0
+    context.close()

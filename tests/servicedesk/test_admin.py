@@ -7,7 +7,7 @@ from django.urls import reverse
 from portal.servicedesk import services
 from portal.servicedesk.models import ServiceRequest
 from tests.factories import make_user
-from tests.servicedesk.conftest import BACKEND
+from tests.passkeys.support import passkey_client
 
 pytestmark = pytest.mark.django_db
 
@@ -19,9 +19,7 @@ def sam():
 
 @pytest.fixture
 def staff_client(sam) -> Client:
-    client = Client()
-    client.force_login(sam, backend=BACKEND)
-    return client
+    return passkey_client(sam)
 
 
 def change_post(sr: ServiceRequest, **extra: str) -> dict[str, str]:

@@ -22,6 +22,7 @@ from portal.signin.errors import LinkAlreadyUsed
 from portal.signin.flows import magic_link as flow
 from portal.signin.models import SignInRequest
 from tests.factories import make_org, make_user
+from tests.passkeys.support import passkey_client
 from tests.signin.magic import ask, deliver_and_read, request_as
 
 pytestmark = pytest.mark.django_db
@@ -326,9 +327,7 @@ def test_staff_can_end_a_session_from_the_admin(alice, smtp) -> None:
     (link,) = deliver_and_read(smtp)
     browser.get(link.path)
     assert _signed_in_as(browser) == ALICE
-    staff = Client()
-    staff.force_login(make_user("sam@cloudsentry.com", staff=True, superuser=True),
-                      backend="portal.accounts.backends.PasswordlessBackend")
+    staff = passkey_client(make_user("sam@cloudsentry.com", staff=True, superuser=True))
     row = UserSession.objects.get(user=alice)
     response = staff.post("/admin/signin/usersession/", {
         "action": "end_sessions", "_selected_action": [row.pk]})

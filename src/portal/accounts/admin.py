@@ -377,9 +377,9 @@ class OrganizationMemberInline(MembershipInline):
 @admin.register(Organization)
 class OrganizationAdmin(AuditedAdmin):
     list_display = ["name", "is_active", "allow_email_link", "allow_google", "allow_microsoft",
-                    "auto_join", "created_at"]
+                    "auto_join", "require_passkeys_for_admins", "created_at"]
     list_filter = ["is_active", "allow_email_link", "allow_google", "allow_microsoft",
-                   "auto_join"]
+                   "auto_join", "require_passkeys_for_admins"]
     search_fields = ["name", "domains__domain"]
     readonly_fields = ["created_at"]
     fieldsets = [
@@ -388,13 +388,14 @@ class OrganizationAdmin(AuditedAdmin):
                                "out at once and stops every sign-in method for them."}),
         ("Sign-in policy", {
             "fields": ["allow_email_link", "allow_google", "allow_microsoft", "auto_join",
-                       "strict_same_browser"],
+                       "strict_same_browser", "require_passkeys_for_admins"],
             "description": "Which sign-in methods this organization's people may use. "
                            "Auto-join lets anyone with an address at a verified domain sign "
                            "in and become a member: turn it on only for domains the customer "
                            "controls completely. Strict mode keeps email sign-in on the "
                            "browser that asked: a link opened elsewhere can only approve or "
-                           "refuse it."}),
+                           "refuse it. Requiring passkeys for admins asks the "
+                           "organization's admins to sign in with a passkey."}),
     ]
     inlines = [OrganizationDomainInline, GoogleWorkspaceDomainInline, MicrosoftTenantInline,
                OrganizationMemberInline]

@@ -41,6 +41,7 @@ def _organization(org: Organization) -> Snapshot:
     return {"name": org.name, "is_active": org.is_active,
             "allow_email_link": org.allow_email_link, "allow_google": org.allow_google,
             "allow_microsoft": org.allow_microsoft, "auto_join": org.auto_join,
+            "require_passkeys_for_admins": org.require_passkeys_for_admins,
             "email_domains": sorted(f"{d.domain}{' (verified)' if d.verified else ''}"
                                     for d in org.domains.all()),
             "google_workspace_domains": sorted(d.domain for d in org.google_domains.all()),

@@ -270,6 +270,10 @@ class Organization(models.Model):
         help_text="A link opened on another device can approve the sign-in (with the number "
                   "shown on the screen that asked) or refuse it, but never signs that other "
                   "device in.")
+    require_passkeys_for_admins = models.BooleanField(
+        "require passkeys for organization admins", default=False,
+        help_text="Organization admins must sign in with a passkey: after any other sign-in "
+                  "they are asked to add or use one.")
     is_active = models.BooleanField(
         default=True, help_text="Turning an organization off signs every member out at once "
                                 "and stops every sign-in method for them.")

@@ -11,12 +11,13 @@ from functools import wraps
 from typing import Any, NoReturn, TypeVar, cast
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from portal.core.http import safe_next
+from portal.passkeys.flows import has_passkey, session_used_passkey
 from portal.signin.views.recent import refuse_unless_recent
 
 ADMIN_CHANGES = "make changes in the staff admin"
@@ -50,12 +51,18 @@ class PortalAdminSite(admin.AdminSite):
     index_title = "Staff admin"
 
     def has_permission(self, request: HttpRequest) -> bool:
-        """Say whether this request may use the staff admin: an active staff member's.
+        """Say whether this request may use the staff admin: an active staff member's,
+        signed in on this browser with a passkey they still have.
 
         Every admin page asks here (and the login page, to tell a signed-in person who may
-        not enter from one who may). This is the one seam for stronger checks on staff,
-        such as requiring that this session was started with a passkey.
+        not enter from one who may). The admin can change any customer's identity, so an
+        email link alone, which NIST SP 800-63B-4 does not accept as a second factor and
+        which is open to phishing, must not open it: only a passkey session does.
         """
+        return self.is_staff_member(request) and session_used_passkey(request)
+
+    @staticmethod
+    def is_staff_member(request: HttpRequest) -> bool:
         user = request.user
         return bool(user.is_authenticated and user.is_active and user.is_staff)
 
@@ -77,11 +84,22 @@ class PortalAdminSite(admin.AdminSite):
         if request.user.is_authenticated:
             if self.has_permission(request):
                 return redirect(destination)
+            if self.is_staff_member(request):
+                return self._ask_for_passkey(request, destination)
             return render(request, "core/error.html", {
                 "title": "This area is for staff only",
                 "message": "The staff admin is for Cloud Sentry staff. Your service requests "
                            "are on the portal home page."}, status=403)
         return redirect(f"{reverse('signin:start')}?{urlencode({'next': destination})}")
+
+    @staticmethod
+    def _ask_for_passkey(request: HttpRequest, destination: str) -> HttpResponse:
+        """Send staff without a passkey session to add one, or to sign in with theirs."""
+        if not has_passkey(request.user):  # type: ignore[arg-type]
+            messages.info(request, "The staff admin opens only when you sign in with a "
+                          "passkey. Add one here, then sign in with it.")
+            return redirect("passkeys:list")
+        return redirect(f"{reverse('passkeys:use')}?{urlencode({'next': destination})}")
 
     def logout(self, request: HttpRequest,  # type: ignore[override]  # a redirect, not a page
                extra_context: dict[str, Any] | None = None) -> HttpResponse:

@@ -35,6 +35,9 @@ class Tag(StrEnum):
     PASSKEY_RATE_LIMITED = "signin:passkey:rate_limited"
     PASSKEY_RENAMED = "signin:passkey:renamed"
     PASSKEY_REMOVED = "signin:passkey:removed"
+    PASSKEY_ENROLMENT_ISSUED = "signin:passkey:enrolment_issued"  # an operator printed a link
+    PASSKEY_ENROLMENT_USED = "signin:passkey:enrolment_used"  # signed in by that link
+    PASSKEY_RESET = "signin:passkey:reset"  # an operator removed all of a person's passkeys
     SIGNED_OUT = "signin:session:signed_out"
     SESSION_ENDED = "signin:session:ended"
     SESSION_TIMED_OUT = "signin:session:timed_out"

@@ -73,6 +73,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.core.context_processors.portal",
                 "portal.signin.context_processors.federation",
+                "portal.passkeys.context_processors.offer",
             ],
         },
     },
@@ -117,7 +118,7 @@ if not DEBUG:
     CSRF_TRUSTED_ORIGINS = [CONFIG.base_url]
 
 
-def cookie_names(secure: bool) -> tuple[str, str, str, str, str, str]:
+def cookie_names(secure: bool) -> tuple[str, str, str, str, str, str, str]:
     """Return every cookie name of the portal for secure or plain HTTP, in one place.
 
     Over HTTPS they carry a prefix (ASVS 3.3.1): ``__Host-`` where the cookie can have
@@ -125,21 +126,23 @@ def cookie_names(secure: bool) -> tuple[str, str, str, str, str, str]:
     neither a plain-HTTP page nor a sibling subdomain can plant or overwrite one: cookie
     tossing, session fixation), ``__Secure-`` for the ones scoped to one path. Browsers
     refuse the prefixes without Secure, so plain HTTP (development mode) keeps bare names.
-    Order: session, CSRF, link binding, device, confirm ticket, link problem.
+    Order: session, CSRF, link binding, device, confirm ticket, link problem, passkey offer.
     """
     host, scoped = ("__Host-", "__Secure-") if secure else ("", "")
     return (f"{host}portal_session", f"{host}csrftoken", f"{host}portal_signin_binding",
             f"{host}portal_device", f"{scoped}portal_signin_ticket",
-            f"{scoped}portal_signin_problem")
+            f"{scoped}portal_signin_problem", f"{host}portal_passkey_offer")
 
 
 # SIGNIN_BINDING_COOKIE is set when a browser asks for a link; a link opened with it signs
 # in with one click (rule 6). SIGNIN_DEVICE_COOKIE says this browser signed in as these
 # addresses (signin/devices.py). Both must be set with path "/" (the prefix demands it).
 # SIGNIN_TICKET_COOKIE names the link a browser opened without asking, for the confirm
-# page; SIGNIN_PROBLEM_COOKIE what the link-problem page explains.
+# page; SIGNIN_PROBLEM_COOKIE what the link-problem page explains. PASSKEY_OFFER_COOKIE says
+# this browser dismissed "add a passkey" (portal.passkeys.offers).
 (SESSION_COOKIE_NAME, CSRF_COOKIE_NAME, SIGNIN_BINDING_COOKIE, SIGNIN_DEVICE_COOKIE,
- SIGNIN_TICKET_COOKIE, SIGNIN_PROBLEM_COOKIE) = cookie_names(secure=SESSION_COOKIE_SECURE)
+ SIGNIN_TICKET_COOKIE, SIGNIN_PROBLEM_COOKIE, PASSKEY_OFFER_COOKIE) = cookie_names(
+    secure=SESSION_COOKIE_SECURE)
 
 # The reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (parsed
 # networks; portal.core.http.client_ip and TrustedProxyMiddleware read them).
@@ -205,6 +208,11 @@ SIGNIN_RATE_LIMITS = {
 }
 # "Send another link" waits this long after the last request from the same browser.
 SIGNIN_RESEND_COOLDOWN_SECONDS = 60
+# Adding or removing a passkey needs a sign-in this recent (ASVS 6.3.7: re-authenticate
+# before changing an authenticator); older sessions are asked to sign in again first.
+PASSKEY_RECENT_SIGNIN_SECONDS = 15 * 60
+# A passkey enrolment link (portal adduser --staff, portal passkey-reset) works once, this long.
+PASSKEY_ENROLMENT_SECONDS = 24 * 3600
 # The pending Google/Microsoft sign-in (state, nonce, PKCE verifier), signed, Path=/signin/oidc/,
 # ten minutes; named "__Secure-" + this wherever cookies are Secure (docs/oidc.md).
 SIGNIN_OIDC_COOKIE = "portal_oidc"

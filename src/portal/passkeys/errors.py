@@ -55,3 +55,23 @@ class PasskeyAccountCannotSignIn(PasskeyProblem):
 
 class PasskeyNameMissing(PasskeyProblem):
     reason = "name_missing"
+
+
+class PasskeyNeedsRecentSignIn(PasskeyProblem):
+    """Adding or removing a passkey needs a sign-in within ``PASSKEY_RECENT_SIGNIN_SECONDS``."""
+
+    reason = "sign_in_not_recent"
+
+
+class EnrolmentLinkProblem(PasskeyProblem):
+    """A passkey enrolment link that cannot be used: unknown, used, replaced or expired."""
+
+    reason = "enrolment_link_unknown"
+
+
+class EnrolmentLinkUsed(EnrolmentLinkProblem):
+    reason = "enrolment_link_used"
+
+
+class EnrolmentLinkExpired(EnrolmentLinkProblem):
+    reason = "enrolment_link_expired"

@@ -23,11 +23,12 @@ from portal.audit.tags import Tag
 from portal.core import ratelimit
 from portal.core.clock import now
 from portal.core.http import client_ip, safe_next
-from portal.passkeys import ceremonies, challenges
+from portal.passkeys import ceremonies, challenges, notices
 from portal.passkeys.errors import (
     PasskeyAccountCannotSignIn,
     PasskeyAlreadyRegistered,
     PasskeyNameMissing,
+    PasskeyNeedsRecentSignIn,
     PasskeyProblem,
     PasskeyRejected,
     PasskeyUnknown,
@@ -36,12 +37,73 @@ from portal.passkeys.models import NAME_MAX, Passkey, PasskeyHandle
 from portal.signin.errors import RateLimited
 from portal.signin.flows.finish import finish_sign_in
 from portal.signin.flows.magic_link import SignedIn
+from portal.signin.sessions import SESSION_METHOD_KEY, SESSION_STARTED_KEY
 
 METHOD = "passkey"
+# Which passkey signed this session in: the admin checks that it still exists.
+SESSION_PASSKEY_KEY = "portal_passkey"
 
 
 def passkeys_of(user: User) -> list[Passkey]:
     return list(Passkey.objects.filter(user=user))
+
+
+def has_passkey(user: User) -> bool:
+    return Passkey.objects.filter(user=user).exists()
+
+
+# --- The rules other apps ask about ------------------------------------------------------
+
+def session_used_passkey(request: HttpRequest) -> bool:
+    """Say whether this browser's session was signed in with a passkey the person still has.
+
+    Owning a passkey is not enough: an email link (or a stolen session cookie of an email
+    sign-in) must not open what a passkey guards. The passkey that signed in must still be
+    registered, so removing it (or an operator's reset) takes the privilege away at once.
+    """
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return False
+    if request.session.get(SESSION_METHOD_KEY) != METHOD:
+        return False
+    passkey_id = request.session.get(SESSION_PASSKEY_KEY)
+    return isinstance(passkey_id, int) and Passkey.objects.filter(
+        pk=passkey_id, user=user).exists()
+
+
+def must_use_passkey(user: User) -> bool:
+    """Say whether ``user`` is required to sign in with a passkey for what they can do.
+
+    Staff always (the admin); an organization admin when their organization requires it
+    (``Organization.require_passkeys_for_admins``).
+    """
+    if user.is_staff:
+        return True
+    membership = getattr(user, "membership", None)
+    return bool(membership is not None and membership.role == membership.Role.ADMIN
+                and membership.organization.require_passkeys_for_admins)
+
+
+def signed_in_recently(request: HttpRequest) -> bool:
+    """Say whether this session signed in within ``PASSKEY_RECENT_SIGNIN_SECONDS``.
+
+    Adding or removing a passkey changes how the account can be entered, so a session left
+    open on a shared computer must not do it (ASVS 6.3.7): the person signs in again first.
+    """
+    started = request.session.get(SESSION_STARTED_KEY)
+    if not isinstance(started, int | float):
+        return False
+    age = now().timestamp() - float(started)
+    return 0 <= age <= settings.PASSKEY_RECENT_SIGNIN_SECONDS
+
+
+def recent_minutes() -> int:
+    return int(settings.PASSKEY_RECENT_SIGNIN_SECONDS) // 60
+
+
+def _require_recent(request: HttpRequest) -> None:
+    if not signed_in_recently(request):
+        raise PasskeyNeedsRecentSignIn()
 
 
 def may_sign_in(user: User) -> bool:
@@ -57,6 +119,7 @@ def may_sign_in(user: User) -> bool:
 
 def begin_registration(request: HttpRequest, user: User) -> str:
     """Return the options for adding a passkey to ``user``, signed in on this browser."""
+    _require_recent(request)
     handle = PasskeyHandle.for_user(user)
     existing = list(Passkey.objects.filter(user=user).values_list("credential_id", flat=True))
     return ceremonies.registration_options(
@@ -67,6 +130,7 @@ def begin_registration(request: HttpRequest, user: User) -> str:
 def finish_registration(request: HttpRequest, user: User, raw: str, name: str = "") -> Passkey:
     """Verify the browser's new credential and store it as one of ``user``'s passkeys."""
     try:
+        _require_recent(request)
         challenge = challenges.consume(request, "register")
         new = ceremonies.verify_registration(raw, challenge=challenge)
         label = clean_name(name) or f"Passkey {Passkey.objects.filter(user=user).count() + 1}"
@@ -80,6 +144,7 @@ def finish_registration(request: HttpRequest, user: User, raw: str, name: str = 
                 name=label, created_at=now())
             record_event(Tag.PASSKEY_REGISTERED, request=request, user=user,
                          passkey=passkey.pk, synced=new.backup_eligible)
+            notices.passkey_changed(user, "added", passkey.name)
     except IntegrityError:
         # Two registrations of the same credential raced; the unique index kept one.
         _failed(request, PasskeyAlreadyRegistered(), stage="register", user=user)
@@ -141,6 +206,7 @@ def sign_in(request: HttpRequest, raw: str, next_url: str = "/") -> SignedIn:
                 raise PasskeyRejected("sign count changed meanwhile")
             finish_sign_in(request, passkey.user, METHOD, event=Tag.PASSKEY_SIGNED_IN,
                            passkey=passkey.pk)
+            request.session[SESSION_PASSKEY_KEY] = passkey.pk
     except PasskeyProblem as problem:
         _failed(request, problem, stage="signin", user=passkey.user if passkey else None)
         raise
@@ -167,12 +233,17 @@ def rename(request: HttpRequest, user: User, passkey_id: int, name: str) -> Pass
 
 
 def remove(request: HttpRequest, user: User, passkey_id: int) -> Passkey:
-    """Delete one of ``user``'s passkeys: it can no longer sign anyone in."""
+    """Delete one of ``user``'s passkeys: it can no longer sign anyone in.
+
+    Needs a recent sign-in (``PasskeyNeedsRecentSignIn``); sends the person a notice.
+    """
+    _require_recent(request)
     passkey = _own(user, passkey_id)
     with transaction.atomic():
         record_event(Tag.PASSKEY_REMOVED, request=request, user=user, passkey=passkey.pk,
                      name=passkey.name)
         passkey.delete()
+        notices.passkey_changed(user, "removed", passkey.name)
     return passkey
 
 

@@ -64,3 +64,26 @@ class Passkey(models.Model):
     def kind(self) -> str:
         """Say how the passkey lives, as the Passkeys page shows it."""
         return "Synced" if self.backup_eligible else "This device only"
+
+
+class EnrolmentLink(models.Model):
+    """A one-time link an operator hands to a person so they can add a passkey.
+
+    Printed by ``portal adduser --staff`` (the first staff member has no other way in to
+    the admin) and by ``portal passkey-reset`` (a staff member who lost their passkeys).
+    Only the SHA-256 of its secret is stored, so a copy of the database opens nothing.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="passkey_enrolment_links")
+    secret_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"passkey enrolment link for {self.user}"

@@ -12,4 +12,8 @@ urlpatterns = [
     path("<int:passkey_id>/remove/", views.remove, name="remove"),
     path("signin/options/", views.signin_options, name="signin_options"),
     path("signin/", views.signin, name="signin"),
+    path("sign-in-again/", views.sign_in_again, name="sign_in_again"),
+    path("use/", views.use, name="use"),
+    path("offer/dismiss/", views.dismiss_offer, name="dismiss_offer"),
+    path("enrol/<str:token>/", views.enrol, name="enrol"),
 ]

@@ -10,19 +10,27 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from portal.core.http import safe_next
 from portal.core.ratelimit import RateLimitUnavailable
-from portal.passkeys import flows
-from portal.passkeys.errors import PasskeyProblem
+from portal.passkeys import enrolment, flows, offers
+from portal.passkeys.errors import PasskeyNeedsRecentSignIn, PasskeyProblem
+from portal.signin import sessions
 from portal.signin.errors import RateLimited
 from portal.signin.views import problems
+
+# Set after a passkey was added or removed: the Passkeys page then offers to sign out the
+# other sessions, in case the change was not the person's own (ASVS 7.4.3).
+JUST_CHANGED_KEY = "portal_passkey_just_changed"
 
 # A WebAuthn response is a few kilobytes; anything far larger is not one.
 MAX_BODY = 64 * 1024
@@ -52,20 +60,35 @@ def _options(text: str) -> HttpResponse:
     return HttpResponse(text, content_type="application/json")
 
 
+def _list_page(request: HttpRequest, status: int = 200, **extra: Any) -> HttpResponse:
+    user = request.user
+    current = request.session.session_key
+    others = (request.session.pop(JUST_CHANGED_KEY, False)
+              and any(row.session_key != current
+                      for row in sessions.active_sessions(user)))  # type: ignore[arg-type]
+    return render(request, "passkeys/list.html", {
+        "passkeys": flows.passkeys_of(user),  # type: ignore[arg-type]
+        "recent": flows.signed_in_recently(request), "offer_sign_out_others": others,
+        "recent_minutes": flows.recent_minutes(), "on_passkeys_page": True, **extra},
+        status=status)
+
+
 @never_cache
 @require_GET
 @login_required
 def passkey_list(request: HttpRequest) -> HttpResponse:
     """The Passkeys page: the list, and the button that adds one."""
-    return render(request, "passkeys/list.html",
-                  {"passkeys": flows.passkeys_of(request.user)})  # type: ignore[arg-type]
+    return _list_page(request)
 
 
 @never_cache
 @require_POST
 @login_required
 def add_options(request: HttpRequest) -> HttpResponse:
-    return _options(flows.begin_registration(request, request.user))  # type: ignore[arg-type]
+    try:
+        return _options(flows.begin_registration(request, request.user))  # type: ignore[arg-type]
+    except PasskeyProblem as problem:
+        return _refusal(problems.passkey_page(problem))
 
 
 @never_cache
@@ -79,7 +102,8 @@ def add(request: HttpRequest) -> HttpResponse:
     except PasskeyProblem as problem:
         return _refusal(problems.passkey_page(problem))
     messages.success(request, f"Passkey \u201c{passkey.name}\u201d added. Next time, sign in "
-                     "with it from the sign-in page.")
+                     "with it from the sign-in page. We emailed you a notice.")
+    request.session[JUST_CHANGED_KEY] = True
     return JsonResponse({"ok": True, "redirect": "/passkeys/"})
 
 
@@ -115,9 +139,7 @@ def rename(request: HttpRequest, passkey_id: int) -> HttpResponse:
                                passkey_id, request.POST.get("name", "")[:200])
     except PasskeyProblem as problem:
         page = problems.passkey_page(problem)
-        return render(request, "passkeys/list.html", {
-            "passkeys": flows.passkeys_of(request.user),  # type: ignore[arg-type]
-            "error": page, "error_for": passkey_id}, status=page.status)
+        return _list_page(request, page.status, error=page, error_for=passkey_id)
     messages.success(request, f"Renamed to \u201c{passkey.name}\u201d.")
     return redirect("passkeys:list")
 
@@ -127,9 +149,69 @@ def rename(request: HttpRequest, passkey_id: int) -> HttpResponse:
 def remove(request: HttpRequest, passkey_id: int) -> HttpResponse:
     try:
         passkey = flows.remove(request, request.user, passkey_id)  # type: ignore[arg-type]
+    except PasskeyNeedsRecentSignIn as problem:
+        page = problems.passkey_page(problem)
+        return _list_page(request, page.status, error=page)
     except PasskeyProblem:
         messages.info(request, "That passkey had already been removed.")
         return redirect("passkeys:list")
     messages.success(request, f"Passkey \u201c{passkey.name}\u201d removed. It can no longer "
-                     "sign you in; you can also delete it from your device.")
+                     "sign you in; you can also delete it from your device. We emailed you "
+                     "a notice.")
+    request.session[JUST_CHANGED_KEY] = True
     return redirect("passkeys:list")
+
+
+@require_POST
+@login_required
+def sign_in_again(request: HttpRequest) -> HttpResponse:
+    """Sign this browser out and open the sign-in page for the same address, back to here."""
+    email = request.user.email  # type: ignore[union-attr]
+    sessions.end_session(request)
+    query = urlencode({"next": reverse("passkeys:list"), "email": email})
+    return redirect(f"{reverse('signin:start')}?{query}")
+
+
+@never_cache
+@require_GET
+@login_required
+def use(request: HttpRequest) -> HttpResponse:
+    """Ask a signed-in person to sign in with their passkey (staff on their way to the admin)."""
+    next_url = safe_next(request.GET.get("next"))
+    return render(request, "passkeys/use.html", {"next": next_url, "on_passkeys_page": True})
+
+
+@require_POST
+def dismiss_offer(request: HttpRequest) -> HttpResponse:
+    """"Not now" on the passkey offer: this browser does not show it again."""
+    response = redirect(safe_next(request.POST.get("next")))
+    offers.dismiss(response)
+    return response
+
+
+def _no_referrer(response: HttpResponse) -> HttpResponse:
+    # The enrolment secret is in this page's address: never let it leak to another site.
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def enrol(request: HttpRequest, token: str) -> HttpResponse:
+    """An operator's one-time enrolment link: GET shows a button, its POST signs in.
+
+    Loading the page uses nothing up, so a scanner following the link cannot spend it.
+    """
+    try:
+        if request.method != "POST":
+            link = enrolment.find(token)
+            return _no_referrer(render(request, "passkeys/enrol.html",
+                                       {"email": link.user.email}))
+        enrolment.redeem(request, token)
+    except PasskeyProblem as problem:
+        page = problems.passkey_page(problem)
+        return _no_referrer(render(request, "core/error.html", {
+            "title": page.title, "message": page.message}, status=page.status))
+    messages.success(request, "You are signed in. Add a passkey now: from then on, sign in "
+                     "with it.")
+    return _no_referrer(redirect("passkeys:list"))

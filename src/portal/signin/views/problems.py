@@ -14,10 +14,14 @@ from dataclasses import dataclass
 from portal.passkeys.errors import (
     ChallengeExpired,
     ChallengeMissing,
+    EnrolmentLinkExpired,
+    EnrolmentLinkProblem,
+    EnrolmentLinkUsed,
     PasskeyAccountCannotSignIn,
     PasskeyAlreadyRegistered,
     PasskeyMalformed,
     PasskeyNameMissing,
+    PasskeyNeedsRecentSignIn,
     PasskeyProblem,
     PasskeyRejected,
     PasskeyUnknown,
@@ -210,6 +214,18 @@ PASSKEY_PAGES: dict[type[PasskeyProblem], Page] = {
     PasskeyNameMissing: Page(400, "Give the passkey a name",
                              "A name helps you tell your passkeys apart, for example "
                              "\"Work laptop\"."),
+    PasskeyNeedsRecentSignIn: Page(
+        403, "Please sign in again first",
+        "Adding or removing a passkey needs a sign-in in the last few minutes, so nobody "
+        "can change it from a computer you left signed in. Nothing was changed."),
+    EnrolmentLinkProblem: Page(404, "This enrolment link is not valid",
+                               "Check that you used the whole link, or ask Cloud Sentry "
+                               "support for a new one."),
+    EnrolmentLinkUsed: Page(410, "This enrolment link has already been used",
+                            "Each enrolment link works once. Sign in with your passkey, or "
+                            "ask Cloud Sentry support for a new link."),
+    EnrolmentLinkExpired: Page(410, "This enrolment link has expired",
+                               "Ask Cloud Sentry support for a new one."),
 }
 
 

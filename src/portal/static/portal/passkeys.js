@@ -72,7 +72,8 @@
       : "This browser could not use a passkey here. Try again, or use the email link.";
   }
 
-  function wire(form, ceremony) {
+  function wire(form, ceremony, hooks) {
+    hooks = hooks || {};
     var note = document.getElementById("passkey-needs-js");
     if (note) note.hidden = true;
     form.hidden = false;
@@ -82,14 +83,15 @@
       event.preventDefault();
       box.textContent = "";
       button.disabled = true;
+      if (hooks.before) hooks.before();
       post(form, form.getAttribute("data-options-url"))
         .then(function (options) { return ceremony(options); })
         .then(function (body) { return post(form, form.getAttribute("data-url"), body); },
               function (error) { sayBrowserError(box, error); return null; })
         .then(function (data) {
-          if (data === null) return;
-          if (data.ok) { window.location.assign(data.redirect); return; }
-          say(box, data);
+          if (data !== null && data.ok) { window.location.assign(data.redirect); return; }
+          if (data !== null) say(box, data);
+          if (hooks.after) hooks.after();
         })
         .finally(function () { button.disabled = false; });
     });
@@ -108,12 +110,44 @@
 
   var signin = document.getElementById("passkey-signin");
   if (signin) {
+    var next = function () { return signin.querySelector("input[name=next]").value; };
+    // Autofill (WebAuthn conditional mediation): the browser lists this site's passkeys
+    // among the email field's suggestions; picking one signs in. The request waits in the
+    // background, so it is aborted before the button starts a request of its own (one
+    // request at a time) and started again if the button's attempt does not sign in.
+    var waiting = null;
+    var autofill = function () {
+      var field = document.querySelector("input[autocomplete~=webauthn]");
+      if (!field || !PublicKeyCredential.isConditionalMediationAvailable) return;
+      PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
+        if (!available) return;
+        waiting = new AbortController();
+        var signal = waiting.signal;
+        post(signin, signin.getAttribute("data-options-url"))
+          .then(function (options) {
+            return navigator.credentials.get({mediation: "conditional", signal: signal,
+                                              publicKey: requestOptions(options)});
+          })
+          .then(function (credential) {
+            return post(signin, signin.getAttribute("data-url"),
+                        {credential: credentialJSON(credential), next: next()});
+          })
+          .then(function (data) {
+            if (data.ok) { window.location.assign(data.redirect); return; }
+            say(signin.querySelector(".passkey-error"), data);
+          }, function () { /* aborted, or nothing picked: the page stays as it is */ });
+      });
+    };
     wire(signin, function (options) {
       return navigator.credentials.get({publicKey: requestOptions(options)})
         .then(function (credential) {
-          return {credential: credentialJSON(credential),
-                  next: signin.querySelector("input[name=next]").value};
+          return {credential: credentialJSON(credential), next: next()};
         });
-    });
+    }, {before: function () { if (waiting) waiting.abort(); waiting = null; },
+        after: autofill});
+    // Started when the person first reaches the email field, not on page load: a visitor
+    // who only looks at the sign-in page gets no challenge, so no session is stored.
+    var field = document.querySelector("input[autocomplete~=webauthn]");
+    if (field) field.addEventListener("focus", autofill, {once: true});
   }
 })();

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from portal.accounts.models import Organization
 from portal.accounts.services import AccountError, add_user
+from portal.passkeys import enrolment
 
 
 class Command(BaseCommand):
@@ -38,3 +39,10 @@ class Command(BaseCommand):
         self.stdout.write(f"{user.email} can now sign in"
                           f"{' as staff' if staff else ''}"
                           f"{f' to {organization.name}' if organization else ''}.")
+        if staff:
+            # The admin opens only with a passkey; this link is the way to add the first one.
+            link = enrolment.issue(user, by="adduser")
+            self.stdout.write(
+                "The staff admin opens only with a passkey. Give them this one-time "
+                f"enrolment link (it works once, for {enrolment.lifetime_text()}); it signs "
+                f"them in and goes straight to adding a passkey:\n{link}")
