@@ -22,6 +22,7 @@ from portal.audit.models import AuthEvent
 from portal.audit.tags import Tag
 from portal.signin.models import UserSession
 from tests.factories import make_user
+from tests.passkeys.support import mark_passkey_session
 from tests.signin.magic import deliver_and_read
 from tests.signin.test_sessions import CHROME_LINUX, browser, sign_in
 from tests.support.smtp import SMTPServer
@@ -32,6 +33,13 @@ T0 = datetime(2030, 3, 4, 9, 0, tzinfo=UTC)
 ALLOWED = timedelta(minutes=14, seconds=59)
 REFUSED = timedelta(minutes=15)
 SESSIONS = "/signin/sessions/"
+
+
+
+def sign_in_staff(client: Client, user: User) -> None:
+    """Sign staff in as the admin requires: a session started with a passkey."""
+    sign_in(client, user)
+    mark_passkey_session(client.cookies[settings.SESSION_COOKIE_NAME].value, user)
 
 
 @pytest.fixture
@@ -150,7 +158,7 @@ def test_a_staff_admin_change_needs_a_sign_in_under_fifteen_minutes_old(
         sam: User, alice: User, clock: time_machine.Coordinates, age: timedelta,
         allowed: bool) -> None:
     staff = browser()
-    sign_in(staff, sam)
+    sign_in_staff(staff, sam)
     clock.move_to(T0 + age)
     status = change_address(staff, alice, "alice.moreno@northwind.example")
     alice.refresh_from_db()
@@ -166,7 +174,7 @@ def test_a_staff_admin_change_needs_a_sign_in_under_fifteen_minutes_old(
 def test_a_stale_staff_session_still_reads_the_admin_and_comes_back_to_the_same_page(
         sam: User, alice: User, clock: time_machine.Coordinates) -> None:
     staff = browser()
-    sign_in(staff, sam)
+    sign_in_staff(staff, sam)
     clock.move_to(T0 + timedelta(hours=2))
     url = reverse("admin:accounts_user_change", args=[alice.pk])
     assert staff.get(url).status_code == 200
@@ -179,7 +187,7 @@ def test_a_stale_staff_session_still_reads_the_admin_and_comes_back_to_the_same_
 def test_admin_deletion_and_bulk_actions_need_a_recent_sign_in_too(
         sam: User, alice: User, clock: time_machine.Coordinates) -> None:
     staff = browser()
-    sign_in(staff, sam)
+    sign_in_staff(staff, sam)
     clock.move_to(T0 + REFUSED)
     delete = staff.post(reverse("admin:accounts_user_delete", args=[alice.pk]), {"post": "yes"})
     bulk = staff.post(reverse("admin:accounts_user_changelist"),
@@ -192,7 +200,7 @@ def test_admin_deletion_and_bulk_actions_need_a_recent_sign_in_too(
 def test_a_stale_staff_session_can_still_sign_out_of_the_admin(
         sam: User, clock: time_machine.Coordinates) -> None:
     staff = browser()
-    sign_in(staff, sam)
+    sign_in_staff(staff, sam)
     clock.move_to(T0 + timedelta(hours=1))
     response = staff.post(reverse("admin:logout"))
     assert response.status_code == 302 and response["Location"] == reverse("signin:signout")
