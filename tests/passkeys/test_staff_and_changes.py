@@ -153,7 +153,7 @@ def test_adding_or_removing_needs_a_sign_in_in_the_last_fifteen_minutes(alice) -
     with time_machine.travel(start, tick=False):
         client = passkey_client(alice)
         passkey = Passkey.objects.get(user=alice)
-    later = start + timedelta(seconds=settings.PASSKEY_RECENT_SIGNIN_SECONDS + 1)
+    later = start + timedelta(seconds=settings.RECENT_SIGN_IN_SECONDS)
     with time_machine.travel(later, tick=False):
         refused = client.post("/passkeys/add/options/")
         assert refused.status_code == 403 and refused.json()["title"] == (
@@ -168,7 +168,7 @@ def test_adding_or_removing_needs_a_sign_in_in_the_last_fifteen_minutes(alice) -
         assert again["Location"].startswith("/signin/?next=%2Fpasskeys%2F&email=alice")
         assert "_auth_user_id" not in client.session
     assert OutboundMessage.objects.filter(kind="passkey.notice").count() == 0
-    just_in_time = start + timedelta(seconds=settings.PASSKEY_RECENT_SIGNIN_SECONDS)
+    just_in_time = start + timedelta(seconds=settings.RECENT_SIGN_IN_SECONDS)
     with time_machine.travel(just_in_time, tick=False):
         assert passkey_client(alice).post("/passkeys/add/options/").status_code == 200
 

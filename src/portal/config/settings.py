@@ -208,9 +208,6 @@ SIGNIN_RATE_LIMITS = {
 }
 # "Send another link" waits this long after the last request from the same browser.
 SIGNIN_RESEND_COOLDOWN_SECONDS = 60
-# Adding or removing a passkey needs a sign-in this recent (ASVS 6.3.7: re-authenticate
-# before changing an authenticator); older sessions are asked to sign in again first.
-PASSKEY_RECENT_SIGNIN_SECONDS = 15 * 60
 # A passkey enrolment link (portal adduser --staff, portal passkey-reset) works once, this long.
 PASSKEY_ENROLMENT_SECONDS = 24 * 3600
 # The pending Google/Microsoft sign-in (state, nonce, PKCE verifier), signed, Path=/signin/oidc/,

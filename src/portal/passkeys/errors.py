@@ -58,7 +58,7 @@ class PasskeyNameMissing(PasskeyProblem):
 
 
 class PasskeyNeedsRecentSignIn(PasskeyProblem):
-    """Adding or removing a passkey needs a sign-in within ``PASSKEY_RECENT_SIGNIN_SECONDS``."""
+    """Adding or removing a passkey needs a sign-in within ``RECENT_SIGN_IN_SECONDS``."""
 
     reason = "sign_in_not_recent"
 

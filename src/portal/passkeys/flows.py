@@ -37,7 +37,7 @@ from portal.passkeys.models import NAME_MAX, Passkey, PasskeyHandle
 from portal.signin.errors import RateLimited
 from portal.signin.flows.finish import finish_sign_in
 from portal.signin.flows.magic_link import SignedIn
-from portal.signin.sessions import SESSION_METHOD_KEY, SESSION_STARTED_KEY
+from portal.signin.sessions import SESSION_METHOD_KEY, signed_in_recently
 
 METHOD = "passkey"
 # Which passkey signed this session in: the admin checks that it still exists.
@@ -84,24 +84,13 @@ def must_use_passkey(user: User) -> bool:
                 and membership.organization.require_passkeys_for_admins)
 
 
-def signed_in_recently(request: HttpRequest) -> bool:
-    """Say whether this session signed in within ``PASSKEY_RECENT_SIGNIN_SECONDS``.
-
-    Adding or removing a passkey changes how the account can be entered, so a session left
-    open on a shared computer must not do it (ASVS 6.3.7): the person signs in again first.
-    """
-    started = request.session.get(SESSION_STARTED_KEY)
-    if not isinstance(started, int | float):
-        return False
-    age = now().timestamp() - float(started)
-    return 0 <= age <= settings.PASSKEY_RECENT_SIGNIN_SECONDS
-
-
 def recent_minutes() -> int:
-    return int(settings.PASSKEY_RECENT_SIGNIN_SECONDS) // 60
+    return int(settings.RECENT_SIGN_IN_SECONDS) // 60
 
 
 def _require_recent(request: HttpRequest) -> None:
+    # Adding or removing a passkey changes how the account can be entered, so a session left
+    # open on a shared computer must not do it (ASVS 6.3.7): the one recent-sign-in rule.
     if not signed_in_recently(request):
         raise PasskeyNeedsRecentSignIn()
 
