@@ -39,6 +39,7 @@ from portal.signin.flows.finish import finish_sign_in
 from portal.signin.models import SignInRequest, UserSession
 from portal.signin.views import problems
 from tests.factories import make_user
+from tests.passkeys.support import passkey_client
 from tests.signin.magic import Link, ask, code_of, deliver_and_read, request_as, settle
 
 pytestmark = pytest.mark.django_db
@@ -467,9 +468,8 @@ def test_strict_mode_keeps_one_click_and_the_code_in_the_asking_browser(
 
 
 def test_strict_mode_is_in_the_organization_admins_sign_in_policy(northwind) -> None:
-    staff = Client()
-    staff.force_login(make_user("sam@cloudsentry.com", staff=True, superuser=True),
-                      backend="portal.accounts.backends.PasswordlessBackend")
+    # The admin opens for staff signed in with a passkey.
+    staff = passkey_client(make_user("sam@cloudsentry.com", staff=True, superuser=True))
     page = staff.get(f"/admin/accounts/organization/{northwind.pk}/change/").content.decode()
     policy = page[page.index("Sign-in policy"):].split("</fieldset>")[0]
     assert 'name="strict_same_browser"' in policy
