@@ -19,7 +19,8 @@ from portal.passkeys import challenges, flows
 from portal.passkeys.errors import ChallengeMissing, PasskeyRejected
 from portal.passkeys.models import Passkey, PasskeyHandle
 from portal.signin.models import UserSession
-from tests.signin.magic import deliver_and_read, html_of, request_as, text_of
+from tests.browser.conftest import sign_in
+from tests.signin.magic import html_of, request_as, text_of
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ALICE = "alice@northwind.example"
@@ -52,17 +53,6 @@ def _with_authenticator(context: Any, page: Any, *, autofill: bool = False) -> N
     cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
         "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
         "hasUserVerification": True, "isUserVerified": True}})
-
-
-def _sign_in_by_email(page: Any, base: str, smtp: Any, email: str = ALICE) -> None:
-    smtp.clear()
-    page.goto(f"{base}/signin/")
-    page.get_by_label("Work email address").fill(email)
-    page.get_by_role("button", name="Email me a sign-in link").click()
-    page.get_by_role("heading", name="Check your inbox").wait_for()
-    (link,) = deliver_and_read(smtp)
-    page.goto(link.url)
-    page.get_by_role("button", name="Sign out").wait_for()
 
 
 def _sign_out(page: Any) -> None:
@@ -100,7 +90,7 @@ def test_passkey_journey(browser, live_server, smtp, settings, alice) -> None:
     _with_authenticator(context, page)
 
     # Signed in by email, Alice adds a passkey on the Passkeys page.
-    _sign_in_by_email(page, base, smtp)
+    sign_in(page, base, smtp)
     page.get_by_role("link", name="Passkeys").click()
     page.get_by_label("Name (optional)").fill("Work laptop")
     page.get_by_role("button", name="Add a passkey").click()
@@ -157,7 +147,7 @@ def test_passkey_journey(browser, live_server, smtp, settings, alice) -> None:
     assert UserSession.objects.filter(user=alice, method="passkey").count() == 2
 
     # Removed, the passkey signs nobody in, though the device still offers it.
-    _sign_in_by_email(page, base, smtp)
+    sign_in(page, base, smtp)
     page.goto(f"{base}/passkeys/")
     page.get_by_role("button", name="Remove Work laptop").click()
     page.get_by_text("You have no passkeys yet.").wait_for()
@@ -181,7 +171,7 @@ def test_staff_reach_the_admin_only_after_adding_and_using_a_passkey(
     context = browser.new_context()
     page = context.new_page()
     _with_authenticator(context, page)
-    _sign_in_by_email(page, base, smtp, email=sam.email)
+    sign_in(page, base, smtp, email=sam.email)
     page.get_by_role("heading", name="Your account needs a passkey").wait_for()
     # An email sign-in does not open the admin: first, add a passkey.
     page.goto(f"{base}/admin/")
@@ -206,7 +196,7 @@ def test_autofill_signs_in_from_the_email_field(browser, live_server, smtp, sett
     context = browser.new_context()
     page = context.new_page()
     _with_authenticator(context, page, autofill=True)
-    _sign_in_by_email(page, base, smtp)
+    sign_in(page, base, smtp)
     page.goto(f"{base}/passkeys/")
     page.get_by_role("button", name="Add a passkey").click()
     page.get_by_role("rowheader", name="Passkey 1").wait_for()
@@ -232,18 +222,18 @@ def test_the_offer_appears_once_and_can_be_dismissed(browser, live_server, smtp,
     context = browser.new_context(java_script_enabled=False)  # the dismiss is a plain form
     page = context.new_page()
     offer = page.get_by_role("heading", name="Sign in faster next time: add a passkey")
-    _sign_in_by_email(page, base, smtp)
+    sign_in(page, base, smtp)
     offer.wait_for()
     page.goto(f"{base}/requests/")
     page.get_by_role("heading", name="Service requests").first.wait_for()
     assert offer.count() == 0  # once per sign-in
     _sign_out(page)
-    _sign_in_by_email(page, base, smtp)
+    sign_in(page, base, smtp)
     offer.wait_for()
     page.get_by_role("button", name="Not now").click()
     page.wait_for_url(f"{base}/")
     assert offer.count() == 0
     _sign_out(page)
-    _sign_in_by_email(page, base, smtp)  # dismissed in this browser: never again
+    sign_in(page, base, smtp)  # dismissed in this browser: never again
     assert offer.count() == 0
     context.close()
