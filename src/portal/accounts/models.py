@@ -144,6 +144,21 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=False, help_text="Cloud Sentry staff: may use the admin.")
     date_joined = models.DateTimeField(default=timezone.now)
     last_sign_in_method = models.CharField(max_length=20, blank=True)
+    # An IANA zone name ("Europe/London"); blank means the organization's default zone.
+    time_zone = models.CharField(
+        max_length=64, blank=True,
+        help_text="Times are shown in this zone; blank means the organization's default.")
+
+    class RequestUpdates(models.TextChoices):
+        MINE = "mine", "Requests I filed"
+        ORGANIZATION = "organization", "Every request of my organization"
+        OFF = "off", "None"
+
+    # Which staff replies and status changes are emailed to this person.
+    request_updates = models.CharField(
+        "email me about", max_length=20, choices=RequestUpdates.choices,
+        default=RequestUpdates.MINE,
+        help_text="Staff replies and status changes on service requests.")
     # Moves on whenever access is taken away; every session carries an HMAC of it.
     session_epoch = models.PositiveIntegerField(
         default=0, editable=False,
@@ -274,6 +289,14 @@ class Organization(models.Model):
         "require passkeys for organization admins", default=False,
         help_text="Organization admins must sign in with a passkey: after any other sign-in "
                   "they are asked to add or use one.")
+    allow_passkey = models.BooleanField("allow passkeys", default=True)
+    new_sign_in_notices = models.BooleanField(
+        "email a notice of each sign-in from a new browser", default=True,
+        help_text="Members are emailed when their account signs in from a browser it has "
+                  "not seen before.")
+    time_zone = models.CharField(
+        "default time zone", max_length=64, default="UTC",
+        help_text="Times are shown in this zone to members who have not chosen their own.")
     is_active = models.BooleanField(
         default=True, help_text="Turning an organization off signs every member out at once "
                                 "and stops every sign-in method for them.")
@@ -306,6 +329,7 @@ class Organization(models.Model):
             "email": self.allow_email_link,
             "google": self.allow_google,
             "microsoft": self.allow_microsoft,
+            "passkey": self.allow_passkey,
         }.get(method, False)
 
 

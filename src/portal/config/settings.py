@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "portal.passkeys",
     "portal.servicedesk",
     "portal.helpcenter",
+    "portal.orgadmin",
     "portal.accounts.apps.PortalAdminConfig",  # django.contrib.admin with PortalAdminSite
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -74,6 +75,7 @@ TEMPLATES = [
                 "portal.core.context_processors.portal",
                 "portal.signin.context_processors.federation",
                 "portal.passkeys.context_processors.offer",
+                "portal.orgadmin.context_processors.organization_admin",
             ],
         },
     },

@@ -12,6 +12,8 @@ urlpatterns = [
     path("passkeys/", include("portal.passkeys.urls")),
     path("requests/", include("portal.servicedesk.urls")),
     path("help/", include("portal.helpcenter.urls")),
+    path("organization/", include("portal.orgadmin.urls")),
+    path("account/", include("portal.accounts.urls")),
     path("admin/", admin.site.urls),
 ]
 # Development only: settings install portal.devtools only when PORTAL_DEBUG is on.

@@ -9,6 +9,7 @@ from django.utils.timesince import timesince
 
 from portal.core.clock import now
 from portal.core.http import describe_agent
+from portal.core.moments import format_moment
 
 register = template.Library()
 
@@ -38,3 +39,9 @@ def ago(moment: datetime | None) -> str:
     if now() - moment < timedelta(minutes=1):
         return "just now"
     return f"{timesince(moment, now())} ago"
+
+
+@register.filter
+def moment(value: datetime | None) -> str:
+    """Render a moment in the reader's zone, the zone named: "1 Dec 2026, 14:51 GMT"."""
+    return format_moment(value)
