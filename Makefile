@@ -9,6 +9,8 @@ NODE_SUPPORT := tests/support/oidc tests/support/a11y
 NODE_STAMPS := $(addsuffix /node_modules/.installed,$(NODE_SUPPORT))
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# The SQLite pass uses Redis only in tests that are about Redis; its own database number.
+TEST_SQLITE_REDIS_URL ?= redis://127.0.0.1:6379/14
 PYTEST_ARGS ?=
 
 .PHONY: run test test-sqlite test-postgres lint install browser nginx bench clean
@@ -41,15 +43,18 @@ tests/support/%/node_modules/.installed: tests/support/%/package.json
 	npm install --prefix tests/support/$* --no-audit --no-fund --loglevel=error
 	touch $@
 
-## make test: the whole suite on SQLite (embedded default: database cache and counters),
-## then on PostgreSQL + Redis (the production path).
+## make test: the whole suite on SQLite (embedded default: database cache and counters)
+## and on PostgreSQL + Redis (the production path), the two passes side by side. Each has its
+## own database and Redis database, and every server a test starts takes a free port, so
+## they do not meet; much of each pass waits on browsers and child processes, which is why
+## two at once finish sooner than one after the other. Output is kept per pass.
 test: $(STAMP) browser nginx $(NODE_STAMPS)
-	$(MAKE) --no-print-directory test-sqlite
-	$(MAKE) --no-print-directory test-postgres
+	$(MAKE) --no-print-directory --output-sync=target -j2 test-sqlite test-postgres
 
 test-sqlite: $(STAMP)
 	@echo "== test suite on SQLite (database cache and rate-limit counters)"
-	env -u REDIS_URL DATABASE_URL=sqlite:///var/test.sqlite3 $(BIN)/pytest $(PYTEST_ARGS)
+	env -u REDIS_URL DATABASE_URL=sqlite:///var/test.sqlite3 TEST_REDIS_URL=$(TEST_SQLITE_REDIS_URL) \
+	  $(BIN)/pytest $(PYTEST_ARGS)
 
 test-postgres: $(STAMP)
 	@echo "== test suite on PostgreSQL + Redis ($(TEST_DATABASE_URL), $(TEST_REDIS_URL))"

@@ -45,7 +45,7 @@ def contexts(browser: Any) -> Iterator[Any]:
     def make(**options: Any) -> Any:
         options = {"viewport": {"width": 1000, "height": 760}, **options}
         context = browser.new_context(**options)
-        context.set_default_timeout(15_000)  # a poll is every 2 s; a page that never comes fails
+        context.set_default_timeout(30_000)  # polls every 2 s; bounded for a loaded machine
         opened.append(context)
         return context
 

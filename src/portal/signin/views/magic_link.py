@@ -141,8 +141,9 @@ def check_inbox_status(request: HttpRequest) -> JsonResponse:
     """
     state = flow.waiting_status(request)
     if state is None:
-        return JsonResponse({"state": "none", "message": problems.NOT_WAITING, "final": True},
-                            status=404)
+        # 200, not 404: a poll already in flight when the tab signed in (or moved on) finds
+        # nothing waiting, which is an answer, not an error for the browser's console.
+        return JsonResponse({"state": "none", "message": problems.NOT_WAITING, "final": True})
     return JsonResponse({"state": state.state, "message": problems.waiting_words(state.state),
                          "final": state.final})
 
