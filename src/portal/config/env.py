@@ -328,6 +328,13 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
 
 def _attachment_storage(env: Mapping[str, str]) -> dict[str, object]:
     """Return ``STORAGES["attachments"]``: a private folder, or an S3-compatible bucket."""
+    endpoint = _text(env, "AWS_S3_ENDPOINT_URL")
+    # Checked whenever set, so a typo shows before the day the bucket is switched on.
+    if endpoint:
+        parts = _split("AWS_S3_ENDPOINT_URL", endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("AWS_S3_ENDPOINT_URL",
+                              f"expected an https:// URL, got {endpoint!r}")
     kind = _text(env, "ATTACHMENT_STORAGE").lower()
     if kind not in ATTACHMENT_STORAGES:
         raise ConfigError("ATTACHMENT_STORAGE", f"expected one of {', '.join(ATTACHMENT_STORAGES)}"
@@ -343,9 +350,6 @@ def _attachment_storage(env: Mapping[str, str]) -> dict[str, object]:
     bucket = _text(env, "AWS_STORAGE_BUCKET_NAME")
     if not bucket:
         raise ConfigError("AWS_STORAGE_BUCKET_NAME", "ATTACHMENT_STORAGE=s3 needs a bucket")
-    endpoint = _text(env, "AWS_S3_ENDPOINT_URL")
-    if endpoint and _split("AWS_S3_ENDPOINT_URL", endpoint).scheme not in ("http", "https"):
-        raise ConfigError("AWS_S3_ENDPOINT_URL", f"expected an https:// URL, got {endpoint!r}")
     return {"BACKEND": "storages.backends.s3.S3Storage",
             "OPTIONS": {
                 "bucket_name": bucket,

@@ -29,7 +29,8 @@ _NOT_PLAIN = re.compile(r"[^A-Za-z0-9 ._()\-+,=@]")
 
 def ascii_fallback(name: str) -> str:
     """Return ``name`` in plain ASCII for old clients: accents dropped, the rest ``_``."""
-    flat = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    flat = "".join(ch for ch in unicodedata.normalize("NFKD", name)
+                   if not unicodedata.combining(ch))
     flat = _NOT_PLAIN.sub("_", flat).strip(" .")
     return flat or "attachment"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -24,7 +25,8 @@ KINDS = "screenshots (PNG, JPEG, GIF, WebP), PDF, ZIP or plain-text logs"
 
 
 def size_words(size: int) -> str:
-    return filesizeformat(size).replace("\xa0", " ")
+    """Return "10 MB", "68.4 KB", "360 bytes": the sizes the messages name."""
+    return re.sub(r"\.0(?= )", "", filesizeformat(size).replace("\xa0", " "))
 
 
 def refusal_words(refusal: AttachmentRefused) -> str:
