@@ -260,8 +260,13 @@ def test_attachments_have_no_public_url(filed):
         filed[1].file.url  # noqa: B018
 
 
-def test_deleting_a_request_removes_its_files(filed, attachment_folder):
-    filed[0].delete()
+def test_deleting_a_request_removes_its_files_once_committed(
+        filed, attachment_folder, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as pending:
+        filed[0].delete()
+    assert len(stored_files(attachment_folder)) == 1  # not before the commit
+    for callback in pending:
+        callback()
     assert stored_files(attachment_folder) == []
 
 
@@ -440,9 +445,9 @@ def s3_endpoint():
     server.stop()
 
 
-def test_attachments_are_stored_and_served_through_an_s3_endpoint(s3_endpoint, settings,
-                                                                  alice, alice_client,
-                                                                  attachment_folder):
+def test_attachments_are_stored_and_served_through_an_s3_endpoint(
+        s3_endpoint, settings, alice, alice_client, attachment_folder,
+        django_capture_on_commit_callbacks):
     import boto3
 
     s3_env = {**BASE_ENV, "ATTACHMENT_STORAGE": "s3", "AWS_STORAGE_BUCKET_NAME": "portal-files",
@@ -469,7 +474,8 @@ def test_attachments_are_stored_and_served_through_an_s3_endpoint(s3_endpoint, s
     assert b"".join(download.streaming_content) == png()
     assert download["Content-Type"] == "image/png"
     assert download["Content-Security-Policy"] == DOWNLOAD_CSP
-    attachment.service_request.delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        attachment.service_request.delete()
     assert client.list_objects_v2(Bucket="portal-files").get("KeyCount") == 0
 
 

@@ -32,6 +32,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
+from django.db import transaction
 from django.db.models.signals import post_delete
 
 from portal.accounts.models import User
@@ -169,9 +170,11 @@ def for_request(service_request: ServiceRequest) -> dict[int | None, list[Attach
 
 
 def _remove_stored_file(sender: type[Attachment], instance: Attachment, **kwargs: Any) -> None:
-    # A deleted request or attachment leaves no file behind that nobody could reach.
-    if instance.file:
-        instance.file.delete(save=False)
+    # A deleted request or attachment leaves no file behind that nobody could reach; only
+    # once the deletion commits, so a deletion that rolls back keeps its file.
+    name, storage = instance.file.name, instance.file.storage
+    if name:
+        transaction.on_commit(lambda: storage.delete(name))
 
 
 post_delete.connect(_remove_stored_file, sender=Attachment,
