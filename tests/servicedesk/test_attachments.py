@@ -522,3 +522,14 @@ def test_on_a_phone_a_customer_files_a_request_with_a_screenshot(live_server, br
     attachment = Attachment.objects.get()
     assert (attachment.content_type, attachment.uploaded_by) == ("image/png", alice)
     assert len(stored_files(attachment_folder)) == 1
+
+
+def test_no_address_serves_the_storage_directly(filed, alice_client):
+    stored = filed[1].file.name
+    for prefix in ("/media/", "/static/", "/attachments/", "/var/attachments/", "/"):
+        assert alice_client.get(prefix + stored).status_code == 404, prefix
+
+
+def test_staff_on_the_customer_address_get_not_found(filed, sam):
+    # Staff belong to no organization: they download from the admin, under its passkey rule.
+    assert passkey_client(sam).get(filed[1].get_absolute_url()).status_code == 404
