@@ -47,6 +47,10 @@ BAD_VALUES: dict[str, list[str]] = {
                             "10.0.0.1 10.0.0.2", "10.0.0.1:8080", " , "],
     "PORTAL_ALLOW_INSECURE_HTTP": ["maybe"],
     "SMTP_ALLOW_UNENCRYPTED": ["sometimes"],
+    "ATTACHMENT_MAX_BYTES": ["10MB", "100", "-1"],
+    "ATTACHMENT_MAX_FILES": ["five", "0", "21"],
+    "ATTACHMENT_STORAGE": ["ftp", "minio", "s3 bucket"],
+    "AWS_S3_ENDPOINT_URL": ["minio.internal:9000", "ftp://minio.internal", "https://[bad"],
 }
 
 # Free text: any value is acceptable, so the check is that the value is read, where it goes.
@@ -66,8 +70,10 @@ FREE_TEXT: dict[str, tuple[str, str]] = {
 }
 # Read once at import (where the SQLite file lives); checked in a subprocess in test_cli.py.
 READ_AT_IMPORT = {"PORTAL_VAR_DIR"}
-# Valid only in pairs; the DKIM tests below check both halves.
-PAIRED = {"DKIM_SELECTOR"}
+# Valid only in pairs; the DKIM tests below check both halves, the attachment storage test
+# the folder and the bucket's variables.
+PAIRED = {"DKIM_SELECTOR", "ATTACHMENT_DIR", "AWS_STORAGE_BUCKET_NAME", "AWS_S3_REGION_NAME",
+          "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 
 
 def _bad_cases(*, skip: tuple[str, ...] = ()) -> list[tuple[str, str]]:
@@ -339,3 +345,23 @@ def test_the_http_override_does_not_allow_unencrypted_smtp() -> None:
         load({**PROD, "PORTAL_ALLOW_INSECURE_HTTP": "true", "SMTP_TLS": "none",
               "SMTP_HOST": "smtp.relay.internal"})
     assert caught.value.variable == "SMTP_TLS"
+
+
+def test_attachment_storage_is_a_folder_or_a_bucket() -> None:
+    folder = load({**DEV, "ATTACHMENT_DIR": "/srv/portal/files"}).attachment_storage
+    assert folder["BACKEND"] == "django.core.files.storage.FileSystemStorage"
+    assert folder["OPTIONS"]["location"] == "/srv/portal/files"
+    bucket = load({**DEV, "ATTACHMENT_STORAGE": "S3", "AWS_STORAGE_BUCKET_NAME": "files",
+                   "AWS_S3_ENDPOINT_URL": "https://minio.internal:9000",
+                   "AWS_S3_REGION_NAME": "eu-west-1", "AWS_ACCESS_KEY_ID": "portal",
+                   "AWS_SECRET_ACCESS_KEY": " secret "}).attachment_storage
+    assert bucket["BACKEND"] == "storages.backends.s3.S3Storage"
+    options = bucket["OPTIONS"]
+    assert {key: options[key] for key in ("bucket_name", "endpoint_url", "region_name",
+                                          "access_key", "secret_key", "default_acl")} == {
+        "bucket_name": "files", "endpoint_url": "https://minio.internal:9000",
+        "region_name": "eu-west-1", "access_key": "portal", "secret_key": " secret ",
+        "default_acl": None}
+    with pytest.raises(ConfigError) as caught:
+        load({**DEV, "ATTACHMENT_STORAGE": "s3"})
+    assert caught.value.variable == "AWS_STORAGE_BUCKET_NAME"

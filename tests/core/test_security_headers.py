@@ -46,7 +46,8 @@ SELF_ONLY = ("publickey-credentials-get", "publickey-credentials-create")
 # Sample values for URL parameters, by name; a new parameter needs one here.
 SAMPLES = {"token": "x" * 43, "provider": "google", "session_id": "1", "number": "1001",
            "key": "1700000000.M1P1Q1.host", "object_id": "1", "content_type_id": "1",
-           "app_label": "accounts", "url": "no-such-page/", "passkey_id": "1"}
+           "app_label": "accounts", "url": "no-such-page/", "passkey_id": "1",
+           "attachment_id": "1", "request_id": "1"}
 SAMPLES_BY_CONVERTER = {"slug": lambda: all_articles()[0].slug}
 
 

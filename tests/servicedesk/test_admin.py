@@ -26,7 +26,9 @@ def change_post(sr: ServiceRequest, **extra: str) -> dict[str, str]:
     return {"title": sr.title, "description": sr.description, "status": sr.status,
             "priority": sr.priority, "reply": "", "comments-TOTAL_FORMS": "0",
             "comments-INITIAL_FORMS": "0", "comments-MIN_NUM_FORMS": "0",
-            "comments-MAX_NUM_FORMS": "1000", **extra}
+            "comments-MAX_NUM_FORMS": "1000", "attachments-TOTAL_FORMS": "0",
+            "attachments-INITIAL_FORMS": "0", "attachments-MIN_NUM_FORMS": "0",
+            "attachments-MAX_NUM_FORMS": "1000", **extra}
 
 
 def test_staff_change_the_status_and_reply_as_staff(staff_client, sam, alice):

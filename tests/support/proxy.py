@@ -68,6 +68,9 @@ NGINX_PORTAL_LOCATION = """\
             # address is in FORWARDED_ALLOW_IPS.
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto https;
+            # Room for a request or comment with its attachments (ATTACHMENT_MAX_FILES x
+            # ATTACHMENT_MAX_BYTES, 5 x 10 MB by default); nginx refuses more with 413.
+            client_max_body_size 60m;
         }
 """
 

@@ -29,6 +29,7 @@ VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", "").strip() or _DEFAULT_VAR_DIR)
 DEV_SECRET_KEY = "dev-insecure-key-do-not-use-in-production"  # noqa: S105
 
 SMTP_TLS_MODES = ("starttls", "tls", "none")
+ATTACHMENT_STORAGES = ("filesystem", "s3")
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -133,6 +134,24 @@ VARIABLES: tuple[Variable, ...] = (
              "collected static files live.", shown="`var/` in the checkout"),
     Variable("PORTAL_BIND", "127.0.0.1:8000", "Address `portal serve` listens on."),
     Variable("WEB_CONCURRENCY", "2", "Number of web processes `portal serve` starts."),
+    Variable("ATTACHMENT_MAX_BYTES", str(10 * 1024 * 1024), "Largest file a person may "
+             "attach to a service request, in bytes (10 MB). Raise nginx's "
+             "`client_max_body_size` with it (docs/operations.md).", shown="`10485760` (10 MB)"),
+    Variable("ATTACHMENT_MAX_FILES", "5", "Most files one new request or one comment may "
+             "carry."),
+    Variable("ATTACHMENT_STORAGE", "filesystem", "Where attachments are kept: `filesystem` "
+             "(ATTACHMENT_DIR) or `s3` (an S3-compatible bucket, AWS_STORAGE_BUCKET_NAME)."),
+    Variable("ATTACHMENT_DIR", "", "Folder of the attachments with `ATTACHMENT_STORAGE="
+             "filesystem`. Never serve it as a web folder: the portal serves each file after "
+             "checking who asks.", shown="`attachments/` in PORTAL_VAR_DIR"),
+    Variable("AWS_STORAGE_BUCKET_NAME", "", "Bucket of the attachments with "
+             "`ATTACHMENT_STORAGE=s3`; keep it private (no public access, no website)."),
+    Variable("AWS_S3_ENDPOINT_URL", "", "Endpoint of an S3-compatible store (MinIO, Ceph, "
+             "another cloud's). Unset: Amazon S3."),
+    Variable("AWS_S3_REGION_NAME", "", "Region of the bucket."),
+    Variable("AWS_ACCESS_KEY_ID", "", "Access key for the bucket. Unset: boto3's usual "
+             "sources (an instance or task role)."),
+    Variable("AWS_SECRET_ACCESS_KEY", "", "Its secret."),
     Variable("FORWARDED_ALLOW_IPS", "127.0.0.1,::1", "Comma-separated addresses or networks "
              "(`10.0.0.0/24`) of the reverse proxies that connect to `portal serve`. Only "
              "their X-Forwarded-For and X-Forwarded-Proto are believed; name exactly the "
@@ -307,6 +326,44 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
     return tuple(networks)
 
 
+def _attachment_storage(env: Mapping[str, str]) -> dict[str, object]:
+    """Return ``STORAGES["attachments"]``: a private folder, or an S3-compatible bucket."""
+    endpoint = _text(env, "AWS_S3_ENDPOINT_URL")
+    # Checked whenever set, so a typo shows before the day the bucket is switched on.
+    if endpoint:
+        parts = _split("AWS_S3_ENDPOINT_URL", endpoint)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError("AWS_S3_ENDPOINT_URL",
+                              f"expected an https:// URL, got {endpoint!r}")
+    kind = _text(env, "ATTACHMENT_STORAGE").lower()
+    if kind not in ATTACHMENT_STORAGES:
+        raise ConfigError("ATTACHMENT_STORAGE", f"expected one of {', '.join(ATTACHMENT_STORAGES)}"
+                                                f", got {env.get('ATTACHMENT_STORAGE')!r}")
+    if kind == "filesystem":
+        folder = _text(env, "ATTACHMENT_DIR") or str(VAR_DIR / "attachments")
+        # No URL serves this folder (the portal routes no media URL): attachments are only
+        # ever served by the view that checks who asks.
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": folder,
+                            "file_permissions_mode": 0o640,
+                            "directory_permissions_mode": 0o750}}
+    bucket = _text(env, "AWS_STORAGE_BUCKET_NAME")
+    if not bucket:
+        raise ConfigError("AWS_STORAGE_BUCKET_NAME", "ATTACHMENT_STORAGE=s3 needs a bucket")
+    return {"BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": bucket,
+                "endpoint_url": endpoint or None,
+                "region_name": _text(env, "AWS_S3_REGION_NAME") or None,
+                "access_key": _text(env, "AWS_ACCESS_KEY_ID") or None,
+                "secret_key": _raw(env, "AWS_SECRET_ACCESS_KEY") or None,
+                # Objects stay private: no public ACL, and a name is never reused (the
+                # portal names them at random; a clash must fail, not overwrite).
+                "default_acl": None, "file_overwrite": False,
+                "object_parameters": {"ContentDisposition": "attachment"},
+            }}
+
+
 def _is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
@@ -367,6 +424,9 @@ class Config:
     web_concurrency: int
     # Parsed once here, so a request never parses it and a typo stops start-up by name.
     forwarded_allow_ips: tuple[IPNetwork, ...]
+    attachment_max_bytes: int
+    attachment_max_files: int
+    attachment_storage: dict[str, object]  # STORAGES["attachments"]
 
 
 def load(env: Mapping[str, str] | None = None) -> Config:
@@ -429,6 +489,9 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         bind=_text(env, "PORTAL_BIND"),
         web_concurrency=_int(env, "WEB_CONCURRENCY", minimum=1),
         forwarded_allow_ips=_networks(env, "FORWARDED_ALLOW_IPS"),
+        attachment_max_bytes=_int(env, "ATTACHMENT_MAX_BYTES", minimum=1024),
+        attachment_max_files=_int(env, "ATTACHMENT_MAX_FILES", minimum=1, maximum=20),
+        attachment_storage=_attachment_storage(env),
     )
     # Checked last, so a value that cannot be read at all is named before this refusal.
     _flag(env, "PORTAL_ALLOW_INSECURE_HTTP")

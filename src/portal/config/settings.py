@@ -162,7 +162,19 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
                     if not DEBUG else "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Files attached to service requests (portal.servicedesk.attachments): a private folder
+    # under PORTAL_VAR_DIR, or an S3-compatible bucket with ATTACHMENT_STORAGE=s3.
+    "attachments": CONFIG.attachment_storage,
 }
+ATTACHMENT_MAX_BYTES = CONFIG.attachment_max_bytes
+ATTACHMENT_MAX_FILES = CONFIG.attachment_max_files
+# The size limit first: bytes of a file past ATTACHMENT_MAX_BYTES are never kept, in memory
+# or in a temporary file (portal.servicedesk.attachments.SizeLimitUploadHandler).
+FILE_UPLOAD_HANDLERS = [
+    "portal.servicedesk.attachments.SizeLimitUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 

@@ -23,6 +23,11 @@ CSP = "Content-Security-Policy"
 NONCE_BYTES = 16
 _NONCE_ATTRIBUTE = "csp_nonce"
 _INLINE_STYLES_ATTRIBUTE = "csp_allows_inline_styles"
+_DOWNLOAD_ATTRIBUTE = "csp_download"
+# A file a customer uploaded, served back (``mark_download``): nothing in it may load, run
+# or submit anything, even if a browser were talked into rendering it instead of saving it.
+DOWNLOAD_CSP = ("default-src 'none'; sandbox; base-uri 'none'; form-action 'none'; "
+                "frame-ancestors 'none'")
 
 # Browser features the portal never uses, denied to the portal and to anything it embeds,
 # so an injected script or a framed page cannot ask for them. Passkeys (WebAuthn) stay
@@ -121,6 +126,12 @@ def allow_inline_styles(view: Callable[..., HttpResponseBase]) -> Callable[..., 
     return wrapped
 
 
+def mark_download(response: HttpResponseBase) -> HttpResponseBase:
+    """Give ``response`` (an uploaded file served back) ``DOWNLOAD_CSP`` instead of the pages'."""
+    setattr(response, _DOWNLOAD_ATTRIBUTE, True)
+    return response
+
+
 def is_static_file(response: HttpResponseBase) -> bool:
     """Return whether WhiteNoise served this response from the static files."""
     return isinstance(response, WhiteNoiseFileResponse)
@@ -132,8 +143,9 @@ class SecurityHeadersMiddleware:
     ``Cache-Control: no-store`` goes on every response except static files: every page
     of the portal either shows who is signed in (with a CSRF token in its sign-out form)
     or is a sign-in form, the help center included, so no page may stay in a browser's
-    or a proxy's cache. The CSP is always this module's: a view cannot replace it, only
-    ask for inline styles (``allow_inline_styles``).
+    or a proxy's cache (nor may a customer's attachment). The CSP is always this module's:
+    a view cannot replace it, only ask for inline styles (``allow_inline_styles``) or, for
+    an uploaded file served back, the locked-down ``DOWNLOAD_CSP`` (``mark_download``).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
@@ -143,9 +155,12 @@ class SecurityHeadersMiddleware:
         nonce = new_nonce()
         setattr(request, _NONCE_ATTRIBUTE, nonce)
         response = self.get_response(request)
-        response[CSP] = content_security_policy(
-            nonce, identity_provider_origins(),
-            inline_styles=getattr(response, _INLINE_STYLES_ATTRIBUTE, False))
+        if getattr(response, _DOWNLOAD_ATTRIBUTE, False):
+            response[CSP] = DOWNLOAD_CSP
+        else:
+            response[CSP] = content_security_policy(
+                nonce, identity_provider_origins(),
+                inline_styles=getattr(response, _INLINE_STYLES_ATTRIBUTE, False))
         response["Permissions-Policy"] = PERMISSIONS_POLICY
         if not is_static_file(response):
             patch_cache_control(response, no_store=True)

@@ -1,4 +1,9 @@
-"""Staff admin for service requests: change the status, reply as the service desk."""
+"""Staff admin for service requests: change the status, reply as the service desk.
+
+Attachments are shown read-only on the request; staff download them through this admin
+(``attachment_download``), so the admin's own rule (an active staff member with a passkey
+session, ``PortalAdminSite.has_permission``) decides, as for everything else here.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,17 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponseBase
+from django.template.defaultfilters import filesizeformat
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 
 from portal.accounts.models import User
 from portal.core.clock import now
 from portal.servicedesk import services
+from portal.servicedesk.downloads import attachment_response
 from portal.servicedesk.forms import COMMENT_MAX
-from portal.servicedesk.models import Comment, ServiceRequest
+from portal.servicedesk.models import Attachment, Comment, ServiceRequest
 
 
 class ServiceRequestAdminForm(forms.ModelForm):
@@ -50,6 +59,40 @@ class CommentInline(admin.TabularInline):
         return super().get_queryset(request).select_related("author")
 
 
+ATTACHMENT_FIELDS = ("download", "human_size", "content_type", "uploaded_by", "comment",
+                     "created_at")
+
+
+class AttachmentInline(admin.TabularInline):
+    """Files customers attached. Read-only: what a customer sent stays as they sent it."""
+
+    model = Attachment
+    extra = 0
+    fields = ATTACHMENT_FIELDS
+    readonly_fields = ATTACHMENT_FIELDS
+    can_delete = False
+    verbose_name_plural = "attachments"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Attachment]:
+        return super().get_queryset(request).select_related("uploaded_by", "comment")
+
+    @admin.display(description="file")
+    def download(self, obj: Attachment) -> str:
+        url = reverse("admin:servicedesk_attachment_download",
+                      args=[obj.service_request_id, obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.name)
+
+    @admin.display(description="size")
+    def human_size(self, obj: Attachment) -> str:
+        return filesizeformat(obj.size)
+
+
 @admin.register(ServiceRequest)
 class ServiceRequestAdmin(admin.ModelAdmin):
     form = ServiceRequestAdminForm
@@ -58,7 +101,7 @@ class ServiceRequestAdmin(admin.ModelAdmin):
     search_fields = ["title", "=number", "organization__name", "created_by__email"]
     list_select_related = ["organization"]
     readonly_fields = ["reference", "created_by", "created_at", "updated_at"]
-    inlines = [CommentInline]
+    inlines = [CommentInline, AttachmentInline]
     date_hierarchy = "created_at"
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
@@ -77,6 +120,25 @@ class ServiceRequestAdmin(admin.ModelAdmin):
             # Moving a request to another customer would show it to strangers.
             fields.append("organization")
         return fields
+
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        # A request being added has no files yet.
+        return [CommentInline] if obj is None else [CommentInline, AttachmentInline]
+
+    def get_urls(self) -> list[URLPattern]:
+        download = path("<int:request_id>/attachments/<int:attachment_id>/",
+                        self.admin_site.admin_view(self.attachment_download),
+                        name="servicedesk_attachment_download")
+        return [download, *super().get_urls()]
+
+    def attachment_download(self, request: HttpRequest, request_id: int,
+                            attachment_id: int) -> HttpResponseBase:
+        """Serve an attachment to staff who may view this request in the admin."""
+        found = Attachment.objects.filter(pk=attachment_id,
+                                          service_request_id=request_id).first()
+        if found is None or not self.has_view_permission(request, found.service_request):
+            raise Http404("No such attachment")
+        return attachment_response(found)
 
     @admin.display(description="number", ordering="number")
     def reference(self, obj: ServiceRequest) -> str:

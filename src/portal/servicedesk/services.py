@@ -2,17 +2,21 @@
 
 Every read goes through ``requests_for(user)``, which is scoped to the person's own
 organization. Views never query ``ServiceRequest`` directly, so no view can forget the
-scope and show one customer another customer's request.
+scope and show one customer another customer's request. Attachments are reached the same
+way (``attachment_for``): through the request, so through the scope.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from django.db import transaction
 from django.db.models import Max, QuerySet
 
 from portal.accounts.models import Organization, User
 from portal.core.clock import now
-from portal.servicedesk.models import Comment, ServiceRequest
+from portal.servicedesk import attachments as attached
+from portal.servicedesk.models import Attachment, Comment, ServiceRequest
 
 # Numbers start here so a new customer's first request does not read "SR-1".
 FIRST_NUMBER = 1001
@@ -36,6 +40,10 @@ class RequestNotFound(ServiceDeskError):
 
 class RequestClosed(ServiceDeskError):
     """The request is closed; the conversation continues in a new request."""
+
+
+class AttachmentNotFound(ServiceDeskError):
+    """No such attachment on a request the person may see."""
 
 
 def organization_for(user: User) -> Organization | None:
@@ -73,6 +81,21 @@ def get_request(user: User, number: int) -> ServiceRequest:
     return found
 
 
+def attachment_for(user: User, number: int, attachment_id: int) -> Attachment:
+    """Return an attachment of request ``number`` of the person's organization, or raise.
+
+    Another organization's attachment, or one of another request of the same
+    organization under this number, is "not found" like an id that does not exist.
+    """
+    found = (Attachment.objects.filter(pk=attachment_id,
+                                       service_request__in=requests_for(user).filter(
+                                           number=number))
+             .select_related("service_request").first())
+    if found is None:
+        raise AttachmentNotFound(attachment_id)
+    return found
+
+
 def allocate_number(organization: Organization) -> int:
     """Return the next free request number of ``organization``; call inside a transaction.
 
@@ -98,18 +121,24 @@ def create_request(organization: Organization, *, title: str, description: str,
         created_at=moment, updated_at=moment)
 
 
+@transaction.atomic
 def file_request(user: User, *, title: str, description: str,
-                 priority: str = ServiceRequest.Priority.NORMAL) -> ServiceRequest:
-    """File a new request in the name of ``user``'s organization."""
+                 priority: str = ServiceRequest.Priority.NORMAL,
+                 attachments: Sequence[attached.CheckedFile] = ()) -> ServiceRequest:
+    """File a new request in the name of ``user``'s organization, with its files."""
     org = organization_for(user)
     if org is None:
         raise NoOrganization
-    return create_request(org, title=title, description=description, priority=priority,
-                          created_by=user)
+    filed = create_request(org, title=title, description=description, priority=priority,
+                           created_by=user)
+    attached.store(attachments, filed, comment=None, uploaded_by=user,
+                   moment=filed.created_at)
+    return filed
 
 
 @transaction.atomic
-def add_comment(user: User, service_request: ServiceRequest, body: str) -> Comment:
+def add_comment(user: User, service_request: ServiceRequest, body: str,
+                attachments: Sequence[attached.CheckedFile] = ()) -> Comment:
     """Add a customer's comment to a request of their own organization.
 
     A reply on a request that waits on the customer, or that was resolved, puts it back in
@@ -133,6 +162,8 @@ def add_comment(user: User, service_request: ServiceRequest, body: str) -> Comme
         fields.append("status")
     locked.updated_at = moment
     locked.save(update_fields=fields)
+    # Last in the transaction: the files are written only once everything else has been.
+    attached.store(attachments, locked, comment=comment, uploaded_by=user, moment=moment)
     service_request.status, service_request.updated_at = locked.status, locked.updated_at
     return comment
 

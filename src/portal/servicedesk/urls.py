@@ -9,4 +9,6 @@ urlpatterns = [
     path("new/", views.request_new, name="new"),
     path("<int:number>/", views.request_detail, name="detail"),
     path("<int:number>/comments/", views.request_comment, name="comment"),
+    path("<int:number>/attachments/<int:attachment_id>/", views.attachment_download,
+         name="attachment"),
 ]

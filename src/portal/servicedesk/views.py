@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from portal.accounts.models import User
 from portal.helpcenter import articles
-from portal.servicedesk import services
+from portal.servicedesk import attachments, services
+from portal.servicedesk.downloads import attachment_response
 from portal.servicedesk.forms import CommentForm, ServiceRequestForm
 from portal.servicedesk.models import ServiceRequest
 
@@ -74,9 +75,12 @@ def request_list(request: HttpRequest) -> HttpResponse:
 
 def _detail(request: HttpRequest, service_request: ServiceRequest, form: CommentForm,
             status: int = 200) -> HttpResponse:
-    comments = service_request.comments.select_related("author")
+    files = attachments.for_request(service_request)
+    comments = [(comment, files.get(comment.pk, []))
+                for comment in service_request.comments.select_related("author")]
     return render(request, "servicedesk/detail.html", {
         "sr": service_request, "comments": comments, "form": form,
+        "filed_with": files.get(None, []),
         "can_comment": service_request.status != ServiceRequest.Status.CLOSED,
     }, status=status)
 
@@ -103,9 +107,10 @@ def request_new(request: HttpRequest) -> HttpResponse:
         return _no_organization(request, status=403 if request.method == "POST" else 200)
     if request.method != "POST":
         return render(request, "servicedesk/new.html", {"form": ServiceRequestForm()})
-    form = ServiceRequestForm(request.POST)
+    form = ServiceRequestForm(request.POST, request.FILES)
     if not form.is_valid():
-        # 400 with the form as typed: nothing is lost, every problem is named by its field.
+        # 400 with the form as typed: nothing is lost, every problem is named by its field
+        # (a refused file by its name; the page asks to choose the files again).
         return render(request, "servicedesk/new.html", {"form": form}, status=400)
     filed = services.file_request(user, **form.cleaned_data)
     messages.success(request, f"{filed.reference} is filed. We will reply here, "
@@ -117,11 +122,12 @@ def request_new(request: HttpRequest) -> HttpResponse:
 @require_POST
 def request_comment(request: HttpRequest, number: int) -> HttpResponse:
     service_request = _find(request, number)
-    form = CommentForm(request.POST)
+    form = CommentForm(request.POST, request.FILES)
     if not form.is_valid():
         return _detail(request, service_request, form, status=400)
     try:
-        services.add_comment(_user(request), service_request, form.cleaned_data["body"])
+        services.add_comment(_user(request), service_request, form.cleaned_data["body"],
+                             form.cleaned_data["attachments"])
     except services.RequestNotFound:
         raise Http404("No such request") from None  # membership ended a moment ago
     except services.RequestClosed:
@@ -131,3 +137,15 @@ def request_comment(request: HttpRequest, number: int) -> HttpResponse:
         return _detail(request, service_request, form, status=409)
     messages.success(request, "Your comment is added.")
     return redirect(f"{service_request.get_absolute_url()}#comments")
+
+
+@login_required
+@require_safe
+def attachment_download(request: HttpRequest, number: int,
+                        attachment_id: int) -> HttpResponseBase:
+    try:
+        attachment = services.attachment_for(_user(request), number, attachment_id)
+    except services.AttachmentNotFound:
+        # Another organization's file answers exactly like one that does not exist.
+        raise Http404("No such attachment") from None
+    return attachment_response(attachment)
