@@ -47,6 +47,7 @@ BAD_VALUES: dict[str, list[str]] = {
                             "10.0.0.1 10.0.0.2", "10.0.0.1:8080", " , "],
     "PORTAL_ALLOW_INSECURE_HTTP": ["maybe"],
     "SMTP_ALLOW_UNENCRYPTED": ["sometimes"],
+    "METRICS_TOKEN": ["short-token", "x" * 20 + " " + "y" * 20, "t" * 31, "t" * 31 + "\x07"],
 }
 
 # Free text: any value is acceptable, so the check is that the value is read, where it goes.

@@ -137,6 +137,9 @@ VARIABLES: tuple[Variable, ...] = (
              "(`10.0.0.0/24`) of the reverse proxies that connect to `portal serve`. Only "
              "their X-Forwarded-For and X-Forwarded-Proto are believed; name exactly the "
              "proxies, never a network clients can connect from."),
+    Variable("METRICS_TOKEN", "", "Bearer token the monitoring system sends to read "
+             "`/metrics` (Prometheus format; at least 32 characters). Unset: `/metrics` "
+             "answers 404."),
 )
 _BY_NAME = {variable.name: variable for variable in VARIABLES}
 
@@ -307,6 +310,14 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
     return tuple(networks)
 
 
+def _metrics_token(env: Mapping[str, str]) -> str:
+    token = _text(env, "METRICS_TOKEN")
+    if token and (len(token) < 32 or not token.isprintable() or " " in token):
+        # A short token could be guessed against an endpoint anyone can reach.
+        raise ConfigError("METRICS_TOKEN", "use at least 32 printable characters, no spaces")
+    return token
+
+
 def _is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
@@ -367,6 +378,7 @@ class Config:
     web_concurrency: int
     # Parsed once here, so a request never parses it and a typo stops start-up by name.
     forwarded_allow_ips: tuple[IPNetwork, ...]
+    metrics_token: str
 
 
 def load(env: Mapping[str, str] | None = None) -> Config:
@@ -429,6 +441,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         bind=_text(env, "PORTAL_BIND"),
         web_concurrency=_int(env, "WEB_CONCURRENCY", minimum=1),
         forwarded_allow_ips=_networks(env, "FORWARDED_ALLOW_IPS"),
+        metrics_token=_metrics_token(env),
     )
     # Checked last, so a value that cannot be read at all is named before this refusal.
     _flag(env, "PORTAL_ALLOW_INSECURE_HTTP")
