@@ -22,13 +22,18 @@ import redis
 import requests
 from django.conf import settings
 
-from tests.support.proxy import STARTUP_SECONDS, Stack, StackClient, _stack_database
+from tests.support.proxy import (
+    METRICS_TOKEN,
+    STARTUP_SECONDS,
+    Stack,
+    StackClient,
+    _stack_database,
+)
 from tests.support.smtp import SMTPServer, free_port
 
 WEB_MASTERS = 2
 WORKERS = 2
 GUNICORN_WORKERS_EACH = 1
-METRICS_TOKEN = "scale-out-metrics-" + "t" * 32
 
 
 class ScaleOut(Stack):
@@ -38,7 +43,6 @@ class ScaleOut(Stack):
                  smtp: SMTPServer) -> None:
         super().__init__(folder, database_url, redis_url, smtp)
         self.web_ports = [free_port() for _ in range(WEB_MASTERS)]
-        self.env["METRICS_TOKEN"] = METRICS_TOKEN
         self.env["PORTAL_BASE_URL"] = self.web_url(0)
         self.LOGS = {**{f"web {n} error": f"web-{n}.err" for n in range(WEB_MASTERS)},
                      **{f"worker {n}": f"worker-{n}.log" for n in range(WORKERS)}}
