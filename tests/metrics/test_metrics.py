@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from portal.core import ratelimit
 from portal.metrics import counters
+from portal.metrics.views import token_matches
+from tests.factories import make_user
 from tests.signin.magic import ask, deliver_and_read
 
 TOKEN = "metrics-token-" + "m" * 30
@@ -98,9 +101,6 @@ def test_metrics_answers_only_reads(settings: Any, db: None) -> None:
 
 
 def test_token_is_compared_whole() -> None:
-    assert counters is not None
-    from portal.metrics.views import token_matches
-
     assert token_matches(f"Bearer {TOKEN}", TOKEN)
     assert token_matches(f"bearer  {TOKEN} ", TOKEN)
     assert not token_matches(f"Bearer {TOKEN}", "")
@@ -110,8 +110,6 @@ def test_token_is_compared_whole() -> None:
 # --- What it says -----------------------------------------------------------------------
 
 def test_every_family_parses_and_is_documented(store: str) -> None:
-    from pathlib import Path
-
     docs = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
     names = {name for name, _ in scrape()}
     assert {"portal_link_requests_total", "portal_mail_delivery_seconds_count",
@@ -174,7 +172,6 @@ def test_with_redis_counting_adds_no_sql_to_a_sign_in(
         django_capture_on_commit_callbacks: Callable[..., Any]) -> None:
     if store != "redis":
         pytest.skip("the rule is about Redis; the embedded default counts at scrape time")
-    from tests.factories import make_user
 
     def sign_in(email: str) -> list[int]:
         """Ask, deliver (not a web request), open the link; queries of each request."""
