@@ -222,3 +222,17 @@ def test_labels_come_from_fixed_sets_not_from_what_was_sent() -> None:
         "sign_ins|google|failure"
     assert counters.classify("signin:passkey:failed", {"stage": "register"}) is None
     assert counters.classify("signin:session:signed_out", {}) is None
+
+
+def test_a_scrape_reads_the_outbox_once_and_with_redis_nothing_else(store: str) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        scrape()
+    tables = [q["sql"] for q in queries.captured_queries]
+    outbox = [sql for sql in tables if "mail_outboundmessage" in sql and '"status" IN' in sql
+              and "GROUP BY" in sql]
+    assert len(outbox) >= 1
+    if store == "redis":
+        assert len(tables) == 1, tables  # the gauges; every counter came from Redis
+    else:
+        assert any("audit_authevent" in sql and '"tag" IN' in sql for sql in tables)
+        assert len(tables) <= 5, tables
