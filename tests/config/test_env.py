@@ -51,6 +51,7 @@ BAD_VALUES: dict[str, list[str]] = {
     "ATTACHMENT_MAX_FILES": ["five", "0", "21"],
     "ATTACHMENT_STORAGE": ["ftp", "minio", "s3 bucket"],
     "AWS_S3_ENDPOINT_URL": ["minio.internal:9000", "ftp://minio.internal", "https://[bad"],
+    "METRICS_TOKEN": ["short-token", "x" * 20 + " " + "y" * 20, "t" * 31, "t" * 31 + "\x07"],
 }
 
 # Free text: any value is acceptable, so the check is that the value is read, where it goes.

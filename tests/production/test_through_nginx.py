@@ -14,7 +14,7 @@ import pytest
 
 from portal.audit.tags import Tag
 from tests.signin.magic import LINK, text_of
-from tests.support.proxy import CSRF_COOKIE, SESSION_COOKIE, Stack, StackClient
+from tests.support.proxy import CSRF_COOKIE, METRICS_TOKEN, SESSION_COOKIE, Stack, StackClient
 
 pytestmark = [pytest.mark.postgres]
 
@@ -140,3 +140,18 @@ def test_healthz_through_nginx_checks_postgres_redis_and_the_queue(stack: Stack)
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["database"], body["redis"], body["mail_queue"]["status"]) == ("ok", "ok", "ok")
+
+
+def test_metrics_is_served_to_the_monitoring_system_but_not_through_nginx(
+        stack: Stack) -> None:
+    # README's nginx configuration keeps /metrics on the private side (docs/operations.md).
+    token = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    with stack.client("127.0.1.160") as client:
+        through_nginx = client.get("/metrics", headers=token)
+        assert through_nginx.status_code == 404
+        assert "portal_" not in through_nginx.text
+    with stack.direct_client("127.0.0.1") as monitoring:
+        assert monitoring.get("/metrics").status_code == 401
+        direct = monitoring.get("/metrics", headers=token)
+        assert direct.status_code == 200
+        assert "portal_link_requests_total" in direct.text

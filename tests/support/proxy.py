@@ -43,6 +43,8 @@ NGINX = "/usr/sbin/nginx"
 STARTUP_SECONDS = 90.0
 STOP_SECONDS = 20.0
 GUNICORN_WORKERS = 2
+# What the stack's monitoring system would send to read /metrics.
+METRICS_TOKEN = "stack-metrics-" + "t" * 32
 
 # The portal's part of an nginx `http {}` block. README.md ("Running in production")
 # shows these lines as they are; tests/production/test_docs.py checks that it does.
@@ -59,8 +61,13 @@ NGINX_PORTAL_HTTP = """\
     }
     log_format portal '$remote_addr - $remote_user [$time_local] "$request_method $portal_log_uri $server_protocol" $status $body_bytes_sent "$portal_log_referer" "$http_user_agent" $request_time';
 """
-# The portal's `location` inside the `server {}` that clients reach.
+# The portal's `location`s inside the `server {}` that clients reach.
 NGINX_PORTAL_LOCATION = """\
+        # /metrics is for the monitoring system, which reads it from `portal serve` on the
+        # private network: the public side does not pass it on, token or not.
+        location = /metrics {
+            return 404;
+        }
         location / {
             proxy_pass http://portal;
             proxy_set_header Host $http_host;
@@ -193,7 +200,8 @@ class Stack:
             PORTAL_BASE_URL=self.base_url, PORTAL_ALLOW_INSECURE_HTTP="true",
             PORTAL_ALLOWED_HOSTS="127.0.0.1", PORTAL_VAR_DIR=str(folder / "var"),
             SMTP_HOST=smtp.host, SMTP_PORT=str(smtp.port), SMTP_TLS="none",
-            FORWARDED_ALLOW_IPS="127.0.0.1", PYTHONUNBUFFERED="1")
+            FORWARDED_ALLOW_IPS="127.0.0.1", METRICS_TOKEN=METRICS_TOKEN,
+            PYTHONUNBUFFERED="1")
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
     @property

@@ -156,6 +156,9 @@ VARIABLES: tuple[Variable, ...] = (
              "(`10.0.0.0/24`) of the reverse proxies that connect to `portal serve`. Only "
              "their X-Forwarded-For and X-Forwarded-Proto are believed; name exactly the "
              "proxies, never a network clients can connect from."),
+    Variable("METRICS_TOKEN", "", "Bearer token the monitoring system sends to read "
+             "`/metrics` (Prometheus format; at least 32 characters). Unset: `/metrics` "
+             "answers 404."),
 )
 _BY_NAME = {variable.name: variable for variable in VARIABLES}
 
@@ -362,6 +365,12 @@ def _attachment_storage(env: Mapping[str, str]) -> dict[str, object]:
                 "default_acl": None, "file_overwrite": False,
                 "object_parameters": {"ContentDisposition": "attachment"},
             }}
+def _metrics_token(env: Mapping[str, str]) -> str:
+    token = _text(env, "METRICS_TOKEN")
+    if token and (len(token) < 32 or not token.isprintable() or " " in token):
+        # A short token could be guessed against an endpoint anyone can reach.
+        raise ConfigError("METRICS_TOKEN", "use at least 32 printable characters, no spaces")
+    return token
 
 
 def _is_loopback(host: str) -> bool:
@@ -427,6 +436,7 @@ class Config:
     attachment_max_bytes: int
     attachment_max_files: int
     attachment_storage: dict[str, object]  # STORAGES["attachments"]
+    metrics_token: str
 
 
 def load(env: Mapping[str, str] | None = None) -> Config:
@@ -492,6 +502,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         attachment_max_bytes=_int(env, "ATTACHMENT_MAX_BYTES", minimum=1024),
         attachment_max_files=_int(env, "ATTACHMENT_MAX_FILES", minimum=1, maximum=20),
         attachment_storage=_attachment_storage(env),
+        metrics_token=_metrics_token(env),
     )
     # Checked last, so a value that cannot be read at all is named before this refusal.
     _flag(env, "PORTAL_ALLOW_INSECURE_HTTP")

@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "portal.servicedesk",
     "portal.helpcenter",
     "portal.orgadmin",
+    "portal.metrics",
     "portal.accounts.apps.PortalAdminConfig",  # django.contrib.admin with PortalAdminSite
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -149,6 +150,8 @@ def cookie_names(secure: bool) -> tuple[str, str, str, str, str, str, str]:
 # The reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (parsed
 # networks; portal.core.http.client_ip and TrustedProxyMiddleware read them).
 FORWARDED_ALLOW_IPS = CONFIG.forwarded_allow_ips
+# /metrics answers only to this bearer token; unset, the page does not exist.
+METRICS_TOKEN = CONFIG.metrics_token
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -3,11 +3,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from portal.core import views as core_views
+from portal.metrics import views as metrics_views
 from portal.servicedesk import views as servicedesk_views
 
 urlpatterns = [
     path("", servicedesk_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
+    path("metrics", metrics_views.metrics, name="metrics"),
     path("signin/", include("portal.signin.urls")),
     path("passkeys/", include("portal.passkeys.urls")),
     path("requests/", include("portal.servicedesk.urls")),

@@ -38,6 +38,7 @@ from django.db import connection, transaction
 
 from portal.core.clock import now
 from portal.core.rates import Rate
+from portal.metrics import counters
 
 __all__ = ["Decision", "Rate", "RateLimitUnavailable", "check_all", "hit", "ip_subject"]
 
@@ -66,14 +67,18 @@ class Decision:
     count: int
     # Whole seconds until this attempt would be admitted, rounded up; 0 when admitted.
     retry_after: int
+    # When refused: the scope of the limit that sets retry_after ("signin-address"), which
+    # audit rows and /metrics name; empty when admitted.
+    limit: str = ""
 
 
 @dataclass(frozen=True)
 class _Window:
-    """One limit of one decision: its store key and its rate."""
+    """One limit of one decision: its store key, its rate and the scope it counts."""
 
     key: str
     rate: Rate
+    scope: str
 
     @property
     def window_us(self) -> int:
@@ -236,13 +241,13 @@ def _windows(limits: Iterable[Limit]) -> list[_Window]:
     windows: dict[str, _Window] = {}
     for scope, subject, rate in limits:
         parsed = Rate.parse(rate) if isinstance(rate, str) else rate
-        window = _Window(_key(scope, subject, parsed), parsed)
+        window = _Window(_key(scope, subject, parsed), parsed, scope)
         # The same limit listed twice is one limit: one attempt must not count twice.
         windows.setdefault(window.key, window)
     return list(windows.values())
 
 
-def check_all(limits: Iterable[Limit]) -> Decision:
+def check_all(limits: Iterable[Limit], *, metered: bool = True) -> Decision:
     """Admit one attempt if every ``(scope, subject, rate)`` has room, and record it in all.
 
     All or nothing: a refused attempt is recorded in none of the limits, so a refused
@@ -250,6 +255,9 @@ def check_all(limits: Iterable[Limit]) -> Decision:
     the attempt that must leave first, in the slowest of the refusing limits, has left.
     Call it outside ``transaction.atomic``: with the database store the record is part of
     the caller's transaction, and a rollback would quietly un-count the attempt.
+    A refusal is counted for ``/metrics`` under ``Decision.limit`` (with Redis; see
+    ``portal.metrics.counters``); ``metered=False`` leaves out budgets that bound the
+    portal's own work (audit rows of refusals), not what people may do.
     Raises ``RateLimitUnavailable`` when Redis cannot be reached, and ``ValueError`` for a
     rate string that does not parse.
     """
@@ -261,14 +269,17 @@ def check_all(limits: Iterable[Limit]) -> Decision:
     admitted, tallies = decide(windows, at_us)
     if admitted:
         return Decision(True, max(tally.count for tally in tallies) + 1, 0)
-    wait_us, count = max((tally.frees_at_us - at_us, tally.count)
-                         for tally in tallies if tally.frees_at_us is not None)
-    return Decision(False, count, max(1, -(-wait_us // _SECOND_US)))
+    wait_us, count, scope = max((tally.frees_at_us - at_us, tally.count, window.scope)
+                                for window, tally in zip(windows, tallies, strict=True)
+                                if tally.frees_at_us is not None)
+    if metered:
+        counters.count_refusal(scope)
+    return Decision(False, count, max(1, -(-wait_us // _SECOND_US)), scope)
 
 
-def hit(scope: str, subject: str, rate: str | Rate) -> Decision:
+def hit(scope: str, subject: str, rate: str | Rate, *, metered: bool = True) -> Decision:
     """Admit one attempt by ``subject`` under ``scope`` if ``rate`` has room.
 
     This is ``check_all`` with one limit: same atomicity, same exceptions.
     """
-    return check_all([(scope, subject, rate)])
+    return check_all([(scope, subject, rate)], metered=metered)

@@ -32,6 +32,7 @@ from portal.mail.outbox import clean_subject, new_message_id
 from portal.mail.renderers import Cancel, Rendered
 from portal.mail.smtp import Accepted, Sender
 from portal.mail.wakeup import Wakeup
+from portal.metrics import counters
 
 log = logging.getLogger("portal.mail.worker")
 Status = OutboundMessage.Status
@@ -350,6 +351,9 @@ def _call_hook(hook: str, message: OutboundMessage, *args: Any) -> None:
 
 
 def _log_outcome(message: OutboundMessage, outcome: str) -> None:
+    """Log how a delivery run ended, and count it for /metrics (Redis; no SQL)."""
+    counters.count_delivery(outcome, message.sent_at - message.created_at
+                            if outcome == Status.SENT and message.sent_at else None)
     # Never the body or subject: a sign-in email's body is a live credential.
     log.info("message %s (%s) to %s: %s after %s attempt(s)%s", message.pk, message.kind,
              message.to, outcome, message.attempt_count,

@@ -165,7 +165,7 @@ def sign_in(request: HttpRequest, raw: str, next_url: str = "/") -> SignedIn:
         ("passkey-all", "all", limits["passkey_global"])])
     if not decision.allowed:
         record_event(Tag.PASSKEY_RATE_LIMITED, request=request, reason="rate_limited",
-                     retry_after=decision.retry_after)
+                     retry_after=decision.retry_after, limit=decision.limit)
         raise RateLimited(decision.retry_after)
     passkey: Passkey | None = None
     try:

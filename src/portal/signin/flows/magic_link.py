@@ -218,7 +218,8 @@ def request_link(request: HttpRequest, *, email: str, next_url: str = "/") -> Re
                                  ("signin-refusal-audit-all", "all",
                                   limits["refusal_audit_global"])]):
             record_event(Tag.LINK_RATE_LIMITED, email=address, ip=ip, agent=agent,
-                         reason="rate_limited", retry_after=decision.retry_after)
+                         reason="rate_limited", retry_after=decision.retry_after,
+                         limit=decision.limit)
         raise RateLimited(decision.retry_after)
     binding = tokens.clean_binding(request.COOKIES.get(settings.SIGNIN_BINDING_COOKIE)) \
         or tokens.generate_binding()
@@ -480,7 +481,7 @@ def redeem_code(request: HttpRequest, code: str) -> SignedIn:
     if not decision.allowed:
         record_event(Tag.LINK_RATE_LIMITED, email=sign_in.email if sign_in else "", ip=ip,
                      agent=agent, reason="code_rate_limited",
-                     retry_after=decision.retry_after)
+                     retry_after=decision.retry_after, limit=decision.limit)
         raise RateLimited(decision.retry_after)
     if sign_in is None or not here:
         # Another browser must not spend the asker's tries: nothing is counted on the row.
@@ -588,7 +589,7 @@ def _audit_anonymous(tag: Tag, *, ip: str, agent: str, always: bool = False,
 def _within_audit_budget(budgets: list[tuple[str, str, str]]) -> bool:
     """Say whether one more audit row of a refusal fits ``budgets`` (and count it if so)."""
     try:
-        return ratelimit.check_all(budgets).allowed
+        return ratelimit.check_all(budgets, metered=False).allowed
     except ratelimit.RateLimitUnavailable:
         return True  # the record matters more than the bound while Redis is down
 

@@ -138,7 +138,8 @@ def _record_failure(request: HttpRequest, provider_name: str, error: FederationE
     # One more than the limit is admitted: that last row is the one saying "and no more".
     budget = ratelimit.Rate(rate.limit + 1, rate.window)
     try:
-        decision = ratelimit.hit("oidc_failure_audit", client_ip(request), budget)
+        decision = ratelimit.hit("oidc_failure_audit", client_ip(request), budget,
+                                 metered=False)
     except ratelimit.RateLimitUnavailable:
         decision = None  # nothing to count with: record, as before the bound existed
     if decision is not None:
