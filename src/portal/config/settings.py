@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "portal.servicedesk",
     "portal.helpcenter",
     "portal.orgadmin",
+    "portal.notifications",
     "portal.accounts.apps.PortalAdminConfig",  # django.contrib.admin with PortalAdminSite
     "django.contrib.auth",
     "django.contrib.contenttypes",

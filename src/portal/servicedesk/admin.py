@@ -1,4 +1,8 @@
-"""Staff admin for service requests: change the status, reply as the service desk."""
+"""Staff admin for service requests: change the status, reply as the service desk.
+
+Each save that replies or changes the status emails the customers who follow the request
+(``portal.notifications.requests.announce_staff_update``, in the admin's transaction).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from django.http import HttpRequest
 
 from portal.accounts.models import User
 from portal.core.clock import now
+from portal.notifications.requests import announce_staff_update
 from portal.servicedesk import services
 from portal.servicedesk.forms import COMMENT_MAX
 from portal.servicedesk.models import Comment, ServiceRequest
@@ -85,6 +90,8 @@ class ServiceRequestAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: ServiceRequest, form: Any,
                    change: bool) -> None:
         staff: User = request.user  # type: ignore[assignment]
+        previous_status = (form.initial.get("status")
+                           if change and "status" in form.changed_data else None)
         if change:
             if form.changed_data:
                 obj.updated_at = now()
@@ -101,6 +108,7 @@ class ServiceRequestAdmin(admin.ModelAdmin):
             obj.created_at, obj.updated_at = created.created_at, created.updated_at
             obj.created_by = staff
             obj._state.adding = False
-        reply = form.cleaned_data.get("reply", "").strip()
-        if reply:
-            services.reply_as_staff(staff, obj, reply)
+        text = form.cleaned_data.get("reply", "").strip()
+        reply = services.reply_as_staff(staff, obj, text) if text else None
+        # In the admin's transaction: the change and its emails commit together.
+        announce_staff_update(obj, actor=staff, reply=reply, previous_status=previous_status)
