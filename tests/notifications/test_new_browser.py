@@ -182,3 +182,25 @@ def test_a_new_browser_costs_its_look_up_and_the_outbox_row(alice, smtp,
     with django_assert_max_num_queries(baseline + 4):
         assert second.post(opened["Location"]).status_code == 302
     assert len(notices()) == 1
+
+
+def test_the_upsert_calls_a_browser_new_exactly_once(alice) -> None:
+    from portal.core.clock import now
+    from portal.notifications.browsers import record_browser
+
+    first = record_browser(alice, "device-1", now())
+    again = record_browser(alice, "device-1", now())
+    assert first[1] is True and again == (first[0], False)
+    assert KnownBrowser.objects.get(pk=first[0]).sign_ins == 2
+    assert record_browser(alice, "device-2", now())[1] is True
+
+
+def test_staff_of_no_organization_always_get_the_notice(db, rf) -> None:
+    sam = make_user("sam@cloudsentry.com", staff=True)
+    request = rf.get("/", HTTP_USER_AGENT=FIREFOX_ON_WINDOWS, REMOTE_ADDR="127.0.0.5")
+    for device in ("laptop", "phone"):
+        notice_new_browser(None, request=request, user=sam, method="passkey", device=device)
+    (notice,) = notices()
+    assert notice.to == "sam@cloudsentry.com"
+    assert "Signed in with: Passkey" in notice.text_body
+    assert "always" not in notice.text_body and "whenever your account" in notice.text_body

@@ -139,3 +139,11 @@ def test_a_request_staff_file_in_the_admin_emails_followers_of_its_reply(
         "organization": str(northwind.pk), "reply": "We noticed it is offline."})
     assert response.status_code == 302, response.content.decode()[:2000]
     assert recipients() == ["bob@northwind.example"]  # staff filed it: no filer to tell
+
+
+def test_what_people_typed_is_escaped_in_the_html_email(staff_client, people, alice) -> None:
+    sr = services.file_request(alice, title="<b>Printer</b>", description="x")
+    save_in_admin(staff_client, sr, reply='<img src="https://evil.example/t.gif">')
+    message = OutboundMessage.objects.get(to="alice@northwind.example")
+    assert "<img" not in message.html_body and "&lt;img" in message.html_body
+    assert "&lt;b&gt;Printer&lt;/b&gt;" in message.html_body
