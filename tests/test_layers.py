@@ -14,7 +14,7 @@ PACKAGE = SRC / "portal"
 
 # Inside signin, lowest layer first; a module may import its own layer or lower ones.
 SIGNIN_LAYERS = {
-    "tokens": 0, "errors": 0,
+    "tokens": 0, "errors": 0, "signals": 0,
     "models": 1,
     "sessions": 2, "devices": 2, "middleware": 2, "oidc": 2,
     "flows": 3,

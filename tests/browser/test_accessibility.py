@@ -287,6 +287,13 @@ def test_signed_in_pages_have_no_accessibility_violations(
     page.get_by_text("That session has been signed out.").wait_for()
     auditor.check(page, "sessions-after-ending-one")
 
+    page.get_by_role("link", name="Notifications").click()
+    auditor.check(page, "notifications")
+    page.get_by_label("Every request of my organization").check()
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("Saved. Your email choices are updated.").wait_for()
+    auditor.check(page, "notifications-saved")
+
     # Staff belong to no organization: the portal home says where their work is.
     staff_page = new_context().new_page()
     sign_in(staff_page, portal, smtp, email=staff.email)

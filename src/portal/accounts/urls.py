@@ -1,7 +1,11 @@
 """A person's own settings: notifications and time zone (``/account/``)."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
+
+from portal.notifications import views as notifications
 
 app_name = "account"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns: list[URLPattern] = [
+    path("notifications/", notifications.preferences, name="notifications"),
+]

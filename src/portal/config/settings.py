@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "portal.helpcenter",
     "portal.orgadmin",
     "portal.metrics",
+    "portal.notifications",
     "portal.accounts.apps.PortalAdminConfig",  # django.contrib.admin with PortalAdminSite
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -3,6 +3,8 @@
 Attachments are shown read-only on the request; staff download them through this admin
 (``attachment_download``), so the admin's own rule (an active staff member with a passkey
 session, ``PortalAdminSite.has_permission``) decides, as for everything else here.
+Each save that replies or changes the status emails the customers who follow the request
+(``portal.notifications.requests.announce_staff_update``, in the admin's transaction).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from django.utils.html import format_html
 
 from portal.accounts.models import User
 from portal.core.clock import now
+from portal.notifications.requests import announce_staff_update
 from portal.servicedesk import services
 from portal.servicedesk.downloads import attachment_response
 from portal.servicedesk.forms import COMMENT_MAX
@@ -147,6 +150,8 @@ class ServiceRequestAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: ServiceRequest, form: Any,
                    change: bool) -> None:
         staff: User = request.user  # type: ignore[assignment]
+        previous_status = (form.initial.get("status")
+                           if change and "status" in form.changed_data else None)
         if change:
             if form.changed_data:
                 obj.updated_at = now()
@@ -163,6 +168,7 @@ class ServiceRequestAdmin(admin.ModelAdmin):
             obj.created_at, obj.updated_at = created.created_at, created.updated_at
             obj.created_by = staff
             obj._state.adding = False
-        reply = form.cleaned_data.get("reply", "").strip()
-        if reply:
-            services.reply_as_staff(staff, obj, reply)
+        text = form.cleaned_data.get("reply", "").strip()
+        reply = services.reply_as_staff(staff, obj, text) if text else None
+        # In the admin's transaction: the change and its emails commit together.
+        announce_staff_update(obj, actor=staff, reply=reply, previous_status=previous_status)

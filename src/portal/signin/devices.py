@@ -50,14 +50,19 @@ def vouched_device(request: HttpRequest, address: str) -> str:
     return device if device and _digest(address) in digests else ""
 
 
-def remember_device(request: HttpRequest, address: str) -> None:
-    """Note that this browser signed in as ``address``; the middleware sets the cookie."""
+def remember_device(request: HttpRequest, address: str) -> str:
+    """Note that this browser signed in as ``address``; return its device id.
+
+    The middleware sets the cookie. A browser without a (valid) cookie gets a new id.
+    """
     device, digests = _read(request)
+    device = device or secrets.token_urlsafe(16)
     digest = _digest(address)
     kept = [d for d in digests if d != digest][-(MAX_ADDRESSES - 1):]
     digests = [*kept, digest]
-    value = signing.dumps({"d": device or secrets.token_urlsafe(16), "a": digests}, salt=SALT)
+    value = signing.dumps({"d": device, "a": digests}, salt=SALT)
     setattr(request, _PENDING_ATTR, value)
+    return device
 
 
 class DeviceCookieMiddleware:

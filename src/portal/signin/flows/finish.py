@@ -11,7 +11,9 @@ later) ends in ``finish_sign_in``, so the rules about sessions hold for all of t
   any method, older emails are dead);
 - one audit row says who signed in, by which method, from where;
 - the browser is remembered as one that signed in as this address (``devices``), which
-  gives it a rate-limit allowance of its own.
+  gives it a rate-limit allowance of its own;
+- ``signals.signed_in`` is sent, in the transaction, with the browser's device id (the
+  new-browser notice of ``portal.notifications`` listens).
 
 Transaction policy: all of the above is one transaction. A caller that consumes
 something first (the email link's conditional UPDATE) calls this inside its own
@@ -33,7 +35,7 @@ from portal.audit.services import record_event
 from portal.audit.tags import Tag
 from portal.core.clock import now
 from portal.core.http import client_ip, user_agent
-from portal.signin import devices
+from portal.signin import devices, signals
 from portal.signin.models import SignInRequest, UserSession
 from portal.signin.sessions import BACKEND, SESSION_METHOD_KEY, SESSION_STARTED_KEY
 
@@ -66,8 +68,10 @@ def finish_sign_in(request: HttpRequest, user: User, method: str, *, event: Tag,
         User.objects.filter(pk=user.pk).update(last_sign_in_method=method)
         user.last_sign_in_method = method
         SignInRequest.objects.revoke_open(user.email, started)
-        devices.remember_device(request, user.email)
+        device = devices.remember_device(request, user.email)
         record_event(event, request=request, user=user, method=method, **detail)
+        signals.signed_in.send(sender=User, request=request, user=user, method=method,
+                               device=device)
         return UserSession.objects.create(
             user=user, session_key=request.session.session_key or "", method=method,
             ip=client_ip(request) or None, user_agent=user_agent(request),
