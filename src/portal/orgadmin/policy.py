@@ -75,11 +75,16 @@ def turns_off_own_way(request: HttpRequest, organization: Organization,
     return ""
 
 
+def check_ways_in(values: Mapping[str, Any]) -> None:
+    """Raise ``NoWayIn`` unless an email link, Google or Microsoft stays allowed."""
+    if not (values["allow_email_link"] or values["allow_google"] or values["allow_microsoft"]):
+        raise NoWayIn()
+
+
 def change_policy(request: HttpRequest, organization: Organization, admin: User,
                   values: Mapping[str, Any]) -> dict[str, list[Any]]:
     """Save the policy; return what changed as ``{field: [old, new]}`` (audited)."""
-    if not (values["allow_email_link"] or values["allow_google"] or values["allow_microsoft"]):
-        raise NoWayIn()
+    check_ways_in(values)
     with transaction.atomic():
         locked = Organization.objects.select_for_update().get(pk=organization.pk)
         changes = {name: [getattr(locked, name), values[name]] for name in FIELDS
