@@ -28,6 +28,12 @@ PROVIDERS = {name: {"client_id": name, "client_secret": "s",
              for name in ("google", "microsoft")}
 
 
+@pytest.fixture(autouse=True)
+def _providers_offered(settings: Any) -> None:
+    """Both providers set up (buttons only; nothing here talks to them)."""
+    settings.OIDC_PROVIDERS = PROVIDERS
+
+
 def page_text(response: Any) -> str:
     return html.unescape(response.content.decode())
 
@@ -83,6 +89,18 @@ def test_at_least_one_way_in_stays_allowed(as_alice: Client, northwind: Organiza
     assert "Nothing was saved." in page_text(response)
     northwind.refresh_from_db()
     assert northwind.allow_email_link and northwind.allow_google and northwind.allow_microsoft
+
+
+def test_a_provider_this_portal_does_not_offer_is_no_way_in(alice: User,
+                                                             northwind: Organization,
+                                                             settings: Any) -> None:
+    settings.OIDC_PROVIDERS = {**PROVIDERS, "microsoft": {
+        "client_id": "", "client_secret": "", "discovery_url": "x"}}
+    admin = signed_in(alice, method="google")
+    response = save(admin, allow_email_link=None, allow_google=None)
+    assert response.status_code == 400
+    assert "count only where this portal offers them" in page_text(response)
+    assert save(admin, allow_email_link=None, allow_microsoft=None).status_code == 302
 
 
 def test_an_unknown_time_zone_is_a_400(as_alice: Client, northwind: Organization) -> None:
@@ -158,7 +176,6 @@ def test_the_sign_in_again_page_offers_only_allowed_ways(alice: User, bob: User,
 
     from portal.core.clock import now
 
-    settings.OIDC_PROVIDERS = PROVIDERS
     admin = signed_in(alice, method="google")
     save(admin, allow_microsoft=None, allow_passkey=None)
     with time_machine.travel(now().timestamp() + 16 * 60, tick=False):
@@ -167,3 +184,33 @@ def test_the_sign_in_again_page_offers_only_allowed_ways(alice: User, bob: User,
     assert "Sign in with Microsoft" not in again
     assert "Sign in with a passkey" not in again
     assert "Email me a sign-in link" in again
+
+
+def test_passkeys_cannot_be_required_of_admins_and_turned_off(as_alice: Client,
+                                                              northwind: Organization) -> None:
+    response = save(as_alice, allow_passkey=None, require_passkeys_for_admins="on")
+    assert response.status_code == 400
+    assert "Requiring passkeys for admins needs passkeys allowed" in page_text(response)
+    northwind.refresh_from_db()
+    assert northwind.allow_passkey and not northwind.require_passkeys_for_admins
+
+
+def test_required_passkeys_guard_the_admin_pages(alice: User, northwind: Organization,
+                                                 settings: Any) -> None:
+    from tests.passkeys.support import mark_passkey_session
+
+    northwind.require_passkeys_for_admins = True
+    northwind.save()
+    by_email = signed_in(alice)
+    # No passkey yet: sent to add one.
+    assert by_email.get(POLICY)["Location"] == reverse("passkeys:list")
+    # A passkey, but this session began with an email link: sent to use it, then back.
+    by_passkey = signed_in(alice)
+    mark_passkey_session(by_passkey.cookies[settings.SESSION_COOKIE_NAME].value, alice)
+    assert by_email.get(POLICY)["Location"] == (
+        reverse("passkeys:use") + "?next=%2Forganization%2Fpolicy%2F")
+    refused = by_email.post(POLICY, {**ALL_ON, "allow_google": ""})
+    assert refused["Location"].startswith(reverse("passkeys:use"))
+    northwind.refresh_from_db()
+    assert northwind.allow_google
+    assert by_passkey.get(POLICY).status_code == 200

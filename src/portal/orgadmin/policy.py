@@ -2,11 +2,13 @@
 
 Rules kept here (each has a test in ``tests/orgadmin``):
 
-- **A way in stays open.** At least one of email link, Google and Microsoft stays allowed.
-  A passkey alone is not enough: a passkey is added after signing in some other way, so
-  new people (and anyone with a new phone) would be locked out.
+- **A way in stays open.** At least one of email link, Google and Microsoft (counted only
+  where this portal has it set up) stays allowed. A passkey alone is not enough: a
+  passkey is added after signing in some other way, so new people (and anyone with a new
+  phone) would be locked out.
 - **No surprise lock-out.** Turning off the way the admin is signed in with right now is
   only done after they confirm it (``turns_off_own_way``); their current session goes on.
+- **Consistent.** Passkeys cannot be required of admins while they are not allowed.
 - **Choices, not free text.** The default time zone is an IANA name from the list offered.
 - Verified and auto-join domains are shown, never changed here: Cloud Sentry staff verify
   them, because a domain decides who may join.
@@ -28,6 +30,7 @@ from portal.accounts.models import Organization, User
 from portal.audit.services import record_event
 from portal.audit.tags import Tag
 from portal.orgadmin.errors import BadChoice, NoWayIn
+from portal.signin.oidc.providers import configured_providers
 from portal.signin.sessions import SESSION_METHOD_KEY
 
 # The switches, in the order the page shows them.
@@ -75,16 +78,24 @@ def turns_off_own_way(request: HttpRequest, organization: Organization,
     return ""
 
 
-def check_ways_in(values: Mapping[str, Any]) -> None:
-    """Raise ``NoWayIn`` unless an email link, Google or Microsoft stays allowed."""
-    if not (values["allow_email_link"] or values["allow_google"] or values["allow_microsoft"]):
+def check_policy(values: Mapping[str, Any]) -> None:
+    """Raise ``NoWayIn`` unless an email link, or Google or Microsoft where this portal
+    offers them, stays allowed (a provider that is not set up lets nobody in); raise
+    ``BadChoice`` for passkeys required of admins but not allowed."""
+    if values["require_passkeys_for_admins"] and not values["allow_passkey"]:
+        raise BadChoice("Requiring passkeys for admins needs passkeys allowed. Allow "
+                        "passkeys, or stop requiring them.")
+    offered = {p.name for p in configured_providers()}
+    if not (values["allow_email_link"]
+            or (values["allow_google"] and "google" in offered)
+            or (values["allow_microsoft"] and "microsoft" in offered)):
         raise NoWayIn()
 
 
 def change_policy(request: HttpRequest, organization: Organization, admin: User,
                   values: Mapping[str, Any]) -> dict[str, list[Any]]:
     """Save the policy; return what changed as ``{field: [old, new]}`` (audited)."""
-    check_ways_in(values)
+    check_policy(values)
     with transaction.atomic():
         locked = Organization.objects.select_for_update().get(pk=organization.pk)
         changes = {name: [getattr(locked, name), values[name]] for name in FIELDS

@@ -40,7 +40,7 @@ def sign_in_policy(request: HttpRequest, *, organization: Organization) -> HttpR
     submitted: dict[str, Any] = {**policy.current_policy(organization)}
     try:
         submitted.update(policy.read_policy(request.POST))
-        policy.check_ways_in(submitted)
+        policy.check_policy(submitted)
         own_way = policy.turns_off_own_way(request, organization, submitted)
         if own_way and request.POST.get("confirm_own_way") != "yes":
             # Nothing saved: the admin sees what it means and confirms, or changes it.

@@ -34,7 +34,8 @@ MESSAGES: dict[type[errors.OrgAdminError], tuple[int, str]] = {
     errors.ProtectedAccount: (403, "That account is managed by Cloud Sentry. Contact Cloud "
                                    "Sentry support to change it."),
     errors.NoWayIn: (400, "Keep at least one of email sign-in links, Google or Microsoft "
-                          "allowed. Passkeys are added after signing in another way, so on "
+                          "allowed (Google and Microsoft count only where this portal offers "
+                          "them). Passkeys are added after signing in another way, so on "
                           "their own they would lock new people out."),
     errors.MemberUnknown: (404, "There is no such person in your organization."),
 }
