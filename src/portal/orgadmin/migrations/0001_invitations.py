@@ -11,7 +11,10 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('accounts', '0006_people_zones_notices_and_passkey_policy'),
+        # The tables it points at exist from accounts 0001; depending on no later one keeps
+        # tests that migrate accounts back and forth (tests/accounts/test_migrations.py)
+        # from unapplying it.
+        ('accounts', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
