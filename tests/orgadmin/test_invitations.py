@@ -189,6 +189,15 @@ def test_someone_of_another_organization_cannot_be_invited(as_alice: Client, car
     assert not Invitation.objects.exists() and not OutboundMessage.objects.exists()
 
 
+def test_a_new_address_at_another_organizations_domain_cannot_be_invited(
+        as_alice: Client, contoso: Organization) -> None:
+    response = invite(as_alice, "newcomer@contoso.example")
+    assert response.status_code == 409
+    assert "email domain another organization has registered" in page_text(response)
+    assert "Contoso" not in page_text(response)
+    assert not Invitation.objects.exists()
+
+
 def test_staff_cannot_be_invited(as_alice: Client) -> None:
     make_user("sam@cloudsentry.com", staff=True)
     assert invite(as_alice, "sam@cloudsentry.com").status_code == 409

@@ -46,6 +46,16 @@ class BelongsElsewhere(OrgAdminError):
     reason = "other_organization"
 
 
+class DomainElsewhere(OrgAdminError):
+    """The address is at an email domain another organization has verified.
+
+    That organization's people join it (by auto-join or its own admins); an invitation
+    from elsewhere would claim one of them first.
+    """
+
+    reason = "other_organization_domain"
+
+
 class InvitationsRateLimited(OrgAdminError):
     reason = "rate_limited"
 

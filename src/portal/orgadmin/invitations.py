@@ -5,6 +5,8 @@ Rules kept here (each has a test in ``tests/orgadmin``):
 - **One organization per person.** An address that belongs to someone in another
   organization, or to Cloud Sentry staff, is refused when inviting and again when the link
   is used (it may have changed hands in between). Moving a person is Cloud Sentry's job.
+  So is a new address at a domain another organization has verified: its people join
+  that organization, and an invitation from elsewhere must not claim them first.
 - **The secret.** 256 bits derived from a stored seed at send time; only its SHA-256 is
   looked up. A resend draws a new seed, so the earlier email's link is dead at once.
 - **Scanner-safe.** Loading the link (GET) changes nothing; the page's one button (POST)
@@ -36,6 +38,7 @@ from portal.accounts.services import (
     eligibility,
     find_user,
     is_privileged,
+    organization_for_verified_domain,
 )
 from portal.audit.services import record_event
 from portal.audit.tags import Tag
@@ -47,6 +50,7 @@ from portal.orgadmin.errors import (
     AlreadyInvited,
     BadChoice,
     BelongsElsewhere,
+    DomainElsewhere,
     InvalidAddress,
     InvitationClosed,
     InvitationExpired,
@@ -122,6 +126,9 @@ def _spend_allowance(request: HttpRequest, organization: Organization, admin: Us
 def _check_invitable(organization: Organization, address: str) -> None:
     person = find_user(address)
     if person is None:
+        owner = organization_for_verified_domain(address)
+        if owner is not None and owner.pk != organization.pk:
+            raise DomainElsewhere()
         return
     if is_privileged(person):
         raise BelongsElsewhere()

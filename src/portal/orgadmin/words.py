@@ -26,6 +26,9 @@ MESSAGES: dict[type[errors.OrgAdminError], tuple[int, str]] = {
                                  "Resend below to send it again with a fresh link."),
     errors.BelongsElsewhere: (409, "That address belongs to someone in another "
                                    "organization (a person can belong to only one). " + CONTACT),
+    errors.DomainElsewhere: (409, "That address is at an email domain another organization "
+                                  "has registered with Cloud Sentry, so its people join that "
+                                  "organization. " + CONTACT),
     errors.InvitationClosed: (409, "That invitation was already accepted or withdrawn, so "
                                    "there is nothing to change."),
     errors.LastAdmin: (409, "Your organization needs at least one active admin. Make someone "
