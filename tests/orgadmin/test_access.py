@@ -118,3 +118,20 @@ def test_staff_admin_keeps_working_for_staff(db: None) -> None:
     client = passkey_client(sam)
     assert client.get("/admin/").status_code == 200
     assert client.get(reverse("orgadmin:members")).status_code == 403
+
+
+def test_staff_see_invitations_read_only_without_their_secrets(
+        db: None, invitation: Invitation) -> None:
+    from tests.factories import make_user
+    from tests.passkeys.support import passkey_client
+
+    staff = passkey_client(make_user("sam@cloudsentry.com", staff=True, superuser=True))
+    listing = staff.get(reverse("admin:orgadmin_invitation_changelist"))
+    assert listing.status_code == 200 and "dora@northwind.example" in listing.content.decode()
+    page = staff.get(reverse("admin:orgadmin_invitation_change", args=[invitation.pk]))
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert invitation.token_hash not in body and invitation.link_seed not in body
+    assert staff.post(reverse("admin:orgadmin_invitation_delete", args=[invitation.pk]),
+                      {"post": "yes"}).status_code == 403
+    assert Invitation.objects.filter(pk=invitation.pk).exists()
