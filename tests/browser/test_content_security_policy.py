@@ -29,6 +29,7 @@ from portal.devtools import catcher
 from portal.helpcenter.articles import all_articles
 from portal.mail.compose import compose
 from portal.mail.outbox import new_message_id
+from portal.orgadmin.models import Invitation
 from portal.servicedesk import services
 from portal.signin.models import ExternalIdentity, SignInRequest
 from tests.browser.conftest import ALICE, BOB, sign_in
@@ -360,6 +361,9 @@ def test_staff_admin_pages_keep_the_policy(watch: PolicyWatch, portal: str,
     ExternalIdentity.objects.create(user=alice, provider="google", issuer="https://issuer",
                                     subject="google-alice", email_at_link=ALICE)
     Group.objects.create(name="Technicians")
+    Invitation.objects.create(organization=alice.organization, email="dora@northwind.example",
+                              invited_by=alice, link_seed="0" * 64, token_hash="1" * 64,
+                              expires_at=now() + timedelta(days=7))
     page = watch.new_page()
     # A real sign-in: it leaves a request, an email, audit rows and a session to look at.
     sign_in(page, portal, smtp, email=staff.email)

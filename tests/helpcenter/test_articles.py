@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 SLUGS = ["signing-in-with-a-magic-link", "the-email-never-arrived",
          "signing-in-with-google-or-microsoft", "signing-out-and-your-sessions",
-         "filing-a-service-request"]
+         "filing-a-service-request", "running-your-organization"]
 FEDERATION = "signing-in-with-google-or-microsoft"
 
 

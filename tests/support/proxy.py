@@ -49,14 +49,14 @@ METRICS_TOKEN = "stack-metrics-" + "t" * 32
 # The portal's part of an nginx `http {}` block. README.md ("Running in production")
 # shows these lines as they are; tests/production/test_docs.py checks that it does.
 NGINX_PORTAL_HTTP = """\
-    # A sign-in link carries its secret in the path: log the path with the secret redacted,
+    # Sign-in, invitation and enrolment links carry their secret in the path: log it redacted,
     # never $request (the raw request line), which the default "combined" format logs.
     map $request_uri $portal_log_uri {
-        "~^(?<portal_uri_head>.*?/signin/link/)[^/?]*(?<portal_uri_tail>.*)$" "${portal_uri_head}[redacted]${portal_uri_tail}";
+        "~^(?<portal_uri_head>.*?/(?:signin/link|organization/invitation|passkeys/enrol)/)[^/?]*(?<portal_uri_tail>.*)$" "${portal_uri_head}[redacted]${portal_uri_tail}";
         default $request_uri;
     }
     map $http_referer $portal_log_referer {
-        "~^(?<portal_ref_head>.*?/signin/link/)[^/?]*(?<portal_ref_tail>.*)$" "${portal_ref_head}[redacted]${portal_ref_tail}";
+        "~^(?<portal_ref_head>.*?/(?:signin/link|organization/invitation|passkeys/enrol)/)[^/?]*(?<portal_ref_tail>.*)$" "${portal_ref_head}[redacted]${portal_ref_tail}";
         default $http_referer;
     }
     log_format portal '$remote_addr - $remote_user [$time_local] "$request_method $portal_log_uri $server_protocol" $status $body_bytes_sent "$portal_log_referer" "$http_user_agent" $request_time';

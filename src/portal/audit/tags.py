@@ -44,6 +44,22 @@ class Tag(StrEnum):
     SESSIONS_REVOKED = "signin:session:revoked"  # access taken away: every session ended
     # A sensitive action refused because the sign-in was not recent enough (asked to sign in again).
     RECENT_SIGN_IN_REQUIRED = "signin:session:recent_sign_in_required"
+    # An organization admin's invitation used: the person joined (and, where the
+    # organization allows email sign-in, was signed in: INVITATION_SIGNED_IN, the method
+    # "invitation"); a dead or refused invitation link.
+    INVITATION_SIGNED_IN = "signin:invitation:signed_in"
+    INVITATION_REFUSED = "signin:invitation:refused"
+    # Changes an organization's own admin makes (portal.orgadmin); actor = that admin,
+    # organization = theirs, user = the person changed (when there is one).
+    ORGADMIN_INVITATION_SENT = "orgadmin:invitation:sent"
+    ORGADMIN_INVITATION_RESENT = "orgadmin:invitation:resent"
+    ORGADMIN_INVITATION_REVOKED = "orgadmin:invitation:revoked"
+    ORGADMIN_INVITATION_ACCEPTED = "orgadmin:invitation:accepted"
+    ORGADMIN_INVITATION_RATE_LIMITED = "orgadmin:invitation:rate_limited"
+    ORGADMIN_MEMBER_DISABLED = "orgadmin:member:disabled"
+    ORGADMIN_MEMBER_ENABLED = "orgadmin:member:enabled"
+    ORGADMIN_MEMBER_ROLE_CHANGED = "orgadmin:member:role_changed"
+    ORGADMIN_POLICY_CHANGED = "orgadmin:policy:changed"
     # Staff changes in the admin; each row names the staff member (actor) and what changed.
     ADMIN_USER_ADDED = "admin:user:added"
     ADMIN_USER_CHANGED = "admin:user:changed"

@@ -98,6 +98,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("MAGIC_LINK_TTL_SECONDS", "900", "How long a sign-in link stays valid, in "
              "seconds; at least 300, so every accepted lifetime leaves the worker time to send "
              "(600 meets OWASP ASVS Level 2)."),
+    Variable("INVITATION_TTL_SECONDS", "604800", "How long an organization admin's invitation "
+             "link stays valid, in seconds (7 days); at least one hour, at most 30 days. It "
+             "works once."),
     Variable("SIGNIN_LIMIT_PER_ADDRESS", "5/15m", "Link requests for one email address in "
              "any window: `N/[M]unit`, unit `s`, `m`, `h` or `d` (5 in any 15 minutes)."),
     Variable("SIGNIN_LIMIT_PER_DEVICE", "5/15m", "Links for an address asked from a browser "
@@ -415,6 +418,7 @@ class Config:
     from_email: str
     brand: str
     magic_link_ttl: int
+    invitation_ttl: int
     signin_limits: dict[str, str]  # SIGNIN_RATE_LIMITS: key -> rate string, e.g. "5/15m"
     dkim_selector: str
     dkim_private_key_file: str
@@ -482,6 +486,7 @@ def load(env: Mapping[str, str] | None = None) -> Config:
         from_email=from_email,
         brand=_text(env, "PORTAL_BRAND"),
         magic_link_ttl=_int(env, "MAGIC_LINK_TTL_SECONDS", minimum=300),
+        invitation_ttl=_int(env, "INVITATION_TTL_SECONDS", minimum=3600, maximum=30 * 86400),
         signin_limits=_signin_limits(env),
         dkim_selector=dkim_selector,
         dkim_private_key_file=dkim_key,

@@ -226,6 +226,11 @@ SIGNIN_RATE_LIMITS = {
 }
 # "Send another link" waits this long after the last request from the same browser.
 SIGNIN_RESEND_COOLDOWN_SECONDS = 60
+# An organization admin's invitation link works once, this long (INVITATION_TTL_SECONDS).
+INVITATION_TTL_SECONDS = CONFIG.invitation_ttl
+# Invitations one admin may send, and one organization may send, in any window
+# (portal.orgadmin.invitations); resends count too.
+INVITATION_RATE_LIMITS = {"admin": "30/1h", "organization": "100/1d"}
 # A passkey enrolment link (portal adduser --staff, portal passkey-reset) works once, this long.
 PASSKEY_ENROLMENT_SECONDS = 24 * 3600
 # The pending Google/Microsoft sign-in (state, nonce, PKCE verifier), signed, Path=/signin/oidc/,

@@ -1,6 +1,8 @@
-"""Keep secrets out of every log: sign-in link paths are redacted before a line is written.
+"""Keep secrets out of every log: secret-bearing paths are redacted before a line is written.
 
-A sign-in link's path holds its secret (``/signin/link/<token>/``). Web servers log request
+A sign-in link's path holds its secret (``/signin/link/<token>/``), and so do an
+organization admin's invitation (``/organization/invitation/<token>/``) and an operator's
+passkey enrolment link (``/passkeys/enrol/<token>/``). Web servers log request
 lines and Django logs the paths of 4xx answers, so a log reader could sign in as whoever
 had just been sent a link. ``RedactSecrets`` is a logging filter on every handler of the
 portal's logs (settings.LOGGING) and on gunicorn's access and error logs
@@ -15,7 +17,8 @@ import re
 
 REDACTED = "[redacted]"
 # Everything after /signin/link/ up to the next slash, query, quote or space.
-LINK_SECRET = re.compile(r"(/signin/link/)[^/?#\s\"']+")
+LINK_SECRET = re.compile(r"(/signin/link/|/organization/invitation/|/passkeys/enrol/)"
+                         r"[^/?#\s\"']+")
 
 
 def redact(text: str) -> str:

@@ -131,6 +131,8 @@ def facts() -> dict[str, str]:
         "from_name": display_name,
         "session_idle": duration_text(settings.SESSION_IDLE_SECONDS),
         "session_max": duration_text(settings.SESSION_COOKIE_AGE),
+        "invitation_lifetime": duration_text(settings.INVITATION_TTL_SECONDS),
+        "recent_window": duration_text(settings.RECENT_SIGN_IN_SECONDS),
     }
 
 

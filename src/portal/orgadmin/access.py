@@ -2,6 +2,11 @@
 
 An organization admin is a signed-in, active person whose one membership has the admin
 role in an active organization. Staff of Cloud Sentry use the staff admin, not these pages.
+
+An organization that requires passkeys for its admins (``require_passkeys_for_admins``)
+opens these pages only to a session signed in with a passkey the admin still has
+(``passkeys.flows.session_used_passkey``), as the staff admin does for staff: an admin
+without one is sent to add one, an admin with one to sign in with it, then comes back.
 """
 
 from __future__ import annotations
@@ -9,12 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 
 from portal.accounts.models import Membership, Organization
+from portal.passkeys.flows import has_passkey, session_used_passkey
 
 View = Callable[..., HttpResponse]
 
@@ -43,6 +51,13 @@ def organization_admin(view: View) -> View:
         organization = administered_organization(request.user)
         if organization is None:
             return render(request, "orgadmin/not_admin.html", status=403)
+        if organization.require_passkeys_for_admins and not session_used_passkey(request):
+            if not has_passkey(request.user):  # type: ignore[arg-type]
+                return redirect("passkeys:list")
+            # A POST's form is not replayed: the admin comes back to the page and resubmits.
+            back = request.get_full_path() if request.method == "GET" else reverse(
+                "orgadmin:index")
+            return redirect(f"{reverse('passkeys:use')}?{urlencode({'next': back})}")
         return view(request, *args, organization=organization, **kwargs)
 
     return wrapper

@@ -53,6 +53,12 @@ class PasskeyAccountCannotSignIn(PasskeyProblem):
     reason = "account_cannot_sign_in"
 
 
+class PasskeyNotAllowed(PasskeyProblem):
+    """The account's organization does not allow passkeys (``Organization.allow_passkey``)."""
+
+    reason = "method_not_allowed"
+
+
 class PasskeyNameMissing(PasskeyProblem):
     reason = "name_missing"
 

@@ -29,6 +29,7 @@ from portal.passkeys.errors import (
     PasskeyAlreadyRegistered,
     PasskeyNameMissing,
     PasskeyNeedsRecentSignIn,
+    PasskeyNotAllowed,
     PasskeyProblem,
     PasskeyRejected,
     PasskeyUnknown,
@@ -95,6 +96,12 @@ def _require_recent(request: HttpRequest) -> None:
         raise PasskeyNeedsRecentSignIn()
 
 
+def allowed_by_organization(user: User) -> bool:
+    """Say whether ``user``'s organization lets passkeys in (staff have none: always)."""
+    org = user.organization
+    return org is None or org.allows("passkey")
+
+
 def may_sign_in(user: User) -> bool:
     """Say whether ``user``'s passkeys may sign them in: an active account that belongs to
     an active organization, or a staff member (who has none)."""
@@ -109,6 +116,8 @@ def may_sign_in(user: User) -> bool:
 def begin_registration(request: HttpRequest, user: User) -> str:
     """Return the options for adding a passkey to ``user``, signed in on this browser."""
     _require_recent(request)
+    if not allowed_by_organization(user):
+        raise PasskeyNotAllowed()
     handle = PasskeyHandle.for_user(user)
     existing = list(Passkey.objects.filter(user=user).values_list("credential_id", flat=True))
     return ceremonies.registration_options(
@@ -185,6 +194,9 @@ def sign_in(request: HttpRequest, raw: str, next_url: str = "/") -> SignedIn:
             sign_count=passkey.sign_count)
         if not may_sign_in(passkey.user):
             raise PasskeyAccountCannotSignIn()
+        if not allowed_by_organization(passkey.user):
+            # The organization's policy, checked at every sign-in like the other ways in.
+            raise PasskeyNotAllowed()
         with transaction.atomic():
             # Conditional on the counter just checked: of two uses racing with the same
             # counter value, only one moves it (a cloned authenticator shows up here).

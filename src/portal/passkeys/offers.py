@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from portal.passkeys.flows import METHOD, has_passkey, must_use_passkey
+from portal.passkeys.flows import METHOD, allowed_by_organization, has_passkey, must_use_passkey
 from portal.signin.sessions import SESSION_METHOD_KEY, SESSION_STARTED_KEY
 
 # The sign-in (its start time) this session has already shown the offer for.
@@ -47,6 +47,8 @@ def take(request: HttpRequest) -> Offer | None:
     started = request.session.get(SESSION_STARTED_KEY)
     if method is None or method in NOT_AFTER or request.session.get(SHOWN_KEY) == started:
         return None
+    if not allowed_by_organization(user):
+        return None  # the organization turned passkeys off: offering one would only fail
     required = must_use_passkey(user)
     if (dismissed(request) and not required) or has_passkey(user):
         return None

@@ -16,7 +16,8 @@ register = template.Library()
 SIGN_IN_METHODS = {"email": "Email link", "email_code": "Code from the email",
                    "email_approval": "Email link, approved on another device",
                    "google": "Google", "microsoft": "Microsoft",
-                   "passkey": "Passkey"}
+                   "passkey": "Passkey", "invitation": "Invitation link",
+                   "enrolment": "Passkey enrolment link"}
 
 
 @register.filter(name="describe_agent")

@@ -22,6 +22,7 @@ from portal.passkeys.errors import (
     PasskeyMalformed,
     PasskeyNameMissing,
     PasskeyNeedsRecentSignIn,
+    PasskeyNotAllowed,
     PasskeyProblem,
     PasskeyRejected,
     PasskeyUnknown,
@@ -211,6 +212,10 @@ PASSKEY_PAGES: dict[type[PasskeyProblem], Page] = {
         403, "This account cannot sign in",
         "The account has been turned off. Your organization's IT lead or our support team "
         "can help."),
+    PasskeyNotAllowed: Page(
+        403, "Your organization does not allow passkeys",
+        "Your organization's admin has turned passkey sign-in off, so nobody was signed in. "
+        "Sign in another way your organization allows, such as an email link."),
     PasskeyNameMissing: Page(400, "Give the passkey a name",
                              "A name helps you tell your passkeys apart, for example "
                              "\"Work laptop\"."),

@@ -35,10 +35,14 @@ def sign_in_again(request: HttpRequest, *, action: str, return_to: str) -> HttpR
     record_event(Tag.RECENT_SIGN_IN_REQUIRED, request=request, user=request.user,
                  action=action, path=request.path[:200])
     next_url = safe_next(return_to)
+    # The person is known here: offer only the ways their organization allows.
+    organization = getattr(request.user, "organization", None)
     return render(request, "signin/sign_in_again.html", {
         "action": action, "next": next_url, "email": request.user.email,  # type: ignore[union-attr]
         "window": duration_text(settings.RECENT_SIGN_IN_SECONDS),
-        "providers": providers.configured_providers(),
+        "providers": providers.configured_providers(organization),
+        "email_allowed": organization is None or organization.allows("email"),
+        "passkey_allowed": organization is None or organization.allows("passkey"),
         "link_lifetime": duration_text(settings.MAGIC_LINK_TTL_SECONDS)}, status=403)
 
 
