@@ -1,7 +1,11 @@
 """A person's own settings: notifications and time zone (``/account/``)."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
+
+from portal.accounts import zone_views
 
 app_name = "account"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns: list[URLPattern] = [
+    path("time-zone/", zone_views.time_zone, name="time_zone"),
+]

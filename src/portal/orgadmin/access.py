@@ -11,12 +11,12 @@ from functools import wraps
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import render
 
 from portal.accounts.models import Membership, Organization
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def administered_organization(user: Any) -> Organization | None:
@@ -39,7 +39,7 @@ def organization_admin(view: View) -> View:
     """
     @login_required
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         organization = administered_organization(request.user)
         if organization is None:
             return render(request, "orgadmin/not_admin.html", status=403)
