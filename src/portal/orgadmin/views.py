@@ -32,7 +32,7 @@ def sign_in_history(request: HttpRequest, *, organization: Organization) -> Http
     return render(request, "orgadmin/history.html", {
         "organization": organization, "search": found, "form": found.form, "page": page,
         "rows": [history.row_of(event) for event in page.object_list],
-        "export_limit": history.EXPORT_LIMIT,
+        "export_limit": f"{history.EXPORT_LIMIT:,}",
         "zone_name": timezone.get_current_timezone_name(),
     }, status=200 if found.valid else 400)
 
