@@ -209,3 +209,9 @@ def test_signed_out_pages_are_in_utc(settings: Any) -> None:
     assert timezone.get_current_timezone_name() == settings.TIME_ZONE  # nothing leaked
     rendered = Template("{% load portal_tags %}{{ t|moment }}").render(Context({"t": T0}))
     assert rendered == "4 Mar 2030, 09:00 UTC"
+
+
+def test_staff_who_belong_to_no_organization_are_offered_the_portals_default(sam: Any) -> None:
+    page = client_for(sam).get(URL).content.decode()
+    assert "The portal&#x27;s default (UTC)" in page
+    assert "organization" not in page.split('id="zone-heading"')[1].split("</section>")[0]

@@ -22,8 +22,9 @@ def time_zone(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         zones.choose_time_zone(user, form.cleaned_data["time_zone"])
         chosen = zones.effective_zone_name(user)
+        whose = "your organization's" if user.organization else "the portal's"
         messages.success(request, f"Times are now shown in {chosen}." if user.time_zone
-                         else f"Times now follow your organization's default, {chosen}.")
+                         else f"Times now follow {whose} default, {chosen}.")
         return redirect("account:time_zone")
     return render(request, "accounts/time_zone.html", {
         "form": form, "own_zone": user.time_zone,

@@ -89,7 +89,8 @@ class TimeZoneForm(forms.Form):
         field = self.fields["time_zone"]
         assert isinstance(field, forms.ChoiceField)
         # Kept for the template, which draws the select with its groups.
-        self.default_label = f"My organization's default ({default_zone_name(user)})"
+        whose = "My organization's default" if user.organization else "The portal's default"
+        self.default_label = f"{whose} ({default_zone_name(user)})"
         self.groups = grouped_choices()
         field.choices = [("", self.default_label), *self.groups]
 
