@@ -30,7 +30,9 @@ RUN_AXE = """async (tags) => {
   }));
 }"""
 # WCAG 1.4.10 (reflow): at 320 CSS pixels wide no text may need sideways scrolling. Data
-# tables and preformatted text are the criterion's own exceptions (two-dimensional content).
+# tables and preformatted text are the criterion's own exceptions (two-dimensional content),
+# but the portal's tables stack into rows on a phone, so the page as a whole, tables
+# included, must fit too (``Auditor.check_width``).
 NARROW = {"width": 320, "height": 640}
 ALICE = "alice@northwind.example"
 BOB = "bob@northwind.example"
@@ -54,6 +56,24 @@ FIND_OVERFLOW = """() => {
     const range = document.createRange();
     range.selectNodeContents(node);
     if (range.getBoundingClientRect().right > limit) found.push(node.textContent.trim().slice(0, 60));
+  }
+  return found;
+}"""
+
+# Reflow, tables included: the page itself must not be wider than the screen.
+PAGE_WIDTH = "() => [document.documentElement.scrollWidth, window.innerWidth]"
+# The phone layout's convention (portal.css): every data table is <table class="rows"> and
+# every body cell names its column in data-label, so on a phone each row becomes a card
+# of labelled lines. Layout tables (role=presentation, in emails) are not data tables.
+TABLES_OFF_CONVENTION = """() => {
+  const found = [];
+  for (const table of document.querySelectorAll('table:not([role=presentation])')) {
+    if (!table.classList.contains('rows')) { found.push('a table without class="rows"'); continue; }
+    for (const cell of table.querySelectorAll('tbody td')) {
+      if (!(cell.getAttribute('data-label') || '').trim()) {
+        found.push('a cell without data-label: ' + cell.textContent.trim().slice(0, 40));
+      }
+    }
   }
   return found;
 }"""
@@ -110,12 +130,24 @@ class Auditor:
             self.problems.append(
                 f"{name} ({page.url}): {v['id']} [{v['impact']}] {v['help']}; "
                 f"at {', '.join(v['targets'])}")
+        for problem in page.evaluate(TABLES_OFF_CONVENTION):
+            self.problems.append(f"{name} ({page.url}): phone layout: {problem}")
         size = page.viewport_size
         page.set_viewport_size(NARROW)
         for text in page.evaluate(FIND_OVERFLOW):
             self.problems.append(f"{name} ({page.url}): reflow: at 320px wide {text!r} "
                                  "runs off the side of the screen")
+        self.check_width(page, name)
         page.set_viewport_size(size)
+
+    def check_width(self, page: Any, name: str) -> None:
+        """Record a problem if the page, as the screen is now, scrolls sideways."""
+        width, screen = page.evaluate(PAGE_WIDTH)
+        if width > screen:
+            page.screenshot(path=str(self.folder / f"{name}-{screen}px-too-wide.png"),
+                            full_page=True)
+            self.problems.append(f"{name} ({page.url}): reflow: at {screen}px wide the page is "
+                                 f"{width}px wide and scrolls sideways")
 
     def assert_clean(self) -> None:
         assert self.audited, "no page was audited"

@@ -75,7 +75,7 @@ def test_active_user_receives_a_link_email(northwind, smtp) -> None:
     assert "Sign in to Cloud Sentry" in html and link.url in html
     assert link.url in text
     sign_in = SignInRequest.objects.get()
-    assert f"until {sign_in.expires_at:%H:%M} UTC" in text
+    assert f"until {sign_in.expires_at:%-d %b %Y, %H:%M} UTC" in text
     assert "Chrome on Windows, IP address 203.0.113.7" in text
     assert "ignore this email: nobody can sign in without it" in text
     assert "do not forward it" in text

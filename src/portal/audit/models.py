@@ -6,6 +6,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from portal.core.moments import format_moment
+
 
 class AuthEvent(models.Model):
     """One thing that happened on the way in or out. Never holds a secret."""
@@ -38,4 +40,4 @@ class AuthEvent(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.tag} {self.email}"
+        return f"{format_moment(self.created_at)} {self.tag} {self.email}"

@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "portal.signin.middleware.SessionTimeoutMiddleware",
     "portal.signin.devices.DeviceCookieMiddleware",
+    # After authentication: every time on the page is in the reader's own zone.
+    "portal.core.middleware.TimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
 
@@ -158,6 +160,10 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
+# One way to write a moment everywhere, the staff admin included (its lists and forms read
+# these through Django's format lookup, which our own format module answers first):
+# "1 Dec 2026, 14:51 GMT", as portal.core.moments.MOMENT_FORMAT.
+FORMAT_MODULE_PATH = ["portal.config.formats"]
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from portal.core.moments import format_moment
+
 
 class OutboundMessage(models.Model):
     """One email, written in the same transaction as whatever caused it.
@@ -73,4 +75,4 @@ class DeliveryAttempt(models.Model):
         ordering = ["started_at", "id"]
 
     def __str__(self) -> str:
-        return f"Attempt on {self.message_id} at {self.started_at:%H:%M:%S}: {self.result}"
+        return f"Attempt on {self.message_id} at {format_moment(self.started_at)}: {self.result}"

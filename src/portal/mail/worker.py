@@ -16,7 +16,7 @@ import secrets
 import socket
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -24,6 +24,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.db.models import Q, QuerySet
 
 from portal.core.clock import now
+from portal.core.moments import format_moment
 from portal.mail import renderers
 from portal.mail.compose import compose
 from portal.mail.errors import DeliveryError
@@ -127,7 +128,7 @@ def _carry(claim: Claim, worker: str, sender: Sender) -> str:
         # Pointless now (a sign-in link that would arrive dead): record it, send nothing.
         outcome = _finish(message, worker, Status.EXPIRED,
                           f"Not sent: it would have arrived after its deadline, "
-                          f"{message.not_after:%Y-%m-%d %H:%M:%S} UTC.")
+                          f"{format_moment(message.not_after, UTC)}.")
         if message.renderer:
             _call_hook("expired", message)
         return outcome

@@ -17,14 +17,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from portal.accounts.models import Membership, Organization
 from portal.passkeys.flows import has_passkey, session_used_passkey
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def administered_organization(user: Any) -> Organization | None:
@@ -47,7 +47,7 @@ def organization_admin(view: View) -> View:
     """
     @login_required
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         organization = administered_organization(request.user)
         if organization is None:
             return render(request, "orgadmin/not_admin.html", status=403)

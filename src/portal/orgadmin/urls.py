@@ -16,4 +16,6 @@ urlpatterns = [
     path("policy/", policy_views.sign_in_policy, name="policy"),
     # The invitee's link: public (they have no account yet); the secret is in the path.
     path("invitation/<str:token>/", invitation_views.invitation, name="invitation"),
+    path("history/", views.sign_in_history, name="history"),
+    path("history/export.csv", views.sign_in_history_export, name="history_export"),
 ]

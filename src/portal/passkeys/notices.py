@@ -13,6 +13,7 @@ from django.template.loader import render_to_string
 
 from portal.accounts.models import User
 from portal.core.clock import now
+from portal.core.moments import format_moment, zone_for
 from portal.mail.outbox import enqueue
 
 KIND = "passkey.notice"
@@ -25,7 +26,7 @@ def passkey_changed(user: User, action: str, name: str = "") -> None:
     """Queue the notice that ``action`` ("added", "removed", "reset") happened to ``user``."""
     base = str(settings.PORTAL_BASE_URL).rstrip("/")
     context = {"brand": settings.PORTAL_BRAND, "action": action, "name": name,
-               "when": now(), "passkeys_url": f"{base}/passkeys/",
+               "when": format_moment(now(), zone_for(user)), "passkeys_url": f"{base}/passkeys/",
                "sessions_url": f"{base}/signin/sessions/", "email": user.email}
     enqueue(to=user.email, subject=f"{ACTIONS[action]} ({settings.PORTAL_BRAND})",
             text=render_to_string("passkeys/email/changed.txt", context),

@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from portal.core.clock import now
+from portal.core.moments import format_moment
 from portal.signin.errors import (
     ApprovalLocked,
     LinkAlreadyUsed,
@@ -143,7 +144,7 @@ class SignInRequest(models.Model):
         indexes = [models.Index(fields=["email", "consumed_at"], name="signin_req_email_open")]
 
     def __str__(self) -> str:
-        return f"Sign-in link for {self.email} at {self.created_at:%Y-%m-%d %H:%M}"
+        return f"Sign-in link for {self.email} at {format_moment(self.created_at)}"
 
     def problem(self, moment: datetime | None = None, *,
                 asker: bool = False) -> LinkProblem | None:
@@ -222,4 +223,4 @@ class UserSession(models.Model):
         ordering = ["-last_seen_at"]
 
     def __str__(self) -> str:
-        return f"{self.user} via {self.method} since {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.user} via {self.method} since {format_moment(self.created_at)}"

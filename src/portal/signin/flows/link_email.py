@@ -23,6 +23,7 @@ from portal.audit.services import record_event
 from portal.audit.tags import Tag
 from portal.core.clock import now
 from portal.core.http import describe_agent
+from portal.core.moments import format_moment, zone_for
 from portal.mail.models import OutboundMessage
 from portal.mail.renderers import Cancel, Rendered
 from portal.signin import tokens
@@ -126,6 +127,8 @@ class LinkEmail:
 
 def render_link_email(sign_in: SignInRequest, token: str, code: str) -> Rendered:
     brand = settings.PORTAL_BRAND
+    # Times in the recipient's own zone (theirs, else their organization's, else UTC).
+    zone = zone_for(sign_in.user)
     link = settings.PORTAL_BASE_URL + reverse("signin:link", args=[token])
     context = {
         "brand": brand,
@@ -133,9 +136,9 @@ def render_link_email(sign_in: SignInRequest, token: str, code: str) -> Rendered
         # Grouped in threes ("123 456"): easier to read and to type; the form accepts both.
         "code": f"{code[:3]} {code[3:]}",
         "email": sign_in.email,
-        "expires_at": sign_in.expires_at,
+        "expires_at": format_moment(sign_in.expires_at, zone),
         "minutes": round((sign_in.expires_at - sign_in.created_at) / timedelta(minutes=1)),
-        "requested_at": sign_in.created_at,
+        "requested_at": format_moment(sign_in.created_at, zone),
         "requested_from": describe_agent(sign_in.user_agent),
         "requested_ip": sign_in.ip or "an unknown address",
         "from_email": settings.DEFAULT_FROM_EMAIL,
