@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.core.files.base import ContentFile
+
 from portal.accounts.models import Membership, User
 from portal.audit.services import record_event
 from portal.audit.tags import Tag
@@ -21,11 +23,17 @@ from portal.core.clock import now
 from portal.helpcenter.articles import all_articles
 from portal.passkeys.models import Passkey
 from portal.servicedesk import services
-from portal.servicedesk.models import ServiceRequest
+from portal.orgadmin import invitations
+from portal.orgadmin.models import Invitation
+from portal.servicedesk.models import Attachment, ServiceRequest
+from portal.signin import tokens
 from tests.browser.conftest import ALICE, BOB
 from tests.factories import make_user
 
 STAFF = "sam@cloudsentry.example"
+# The smallest valid PNG: one transparent pixel.
+PNG = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082")
 # Longer than a 320px screen is wide, with no place to break: addresses and words like these
 # are what push a page sideways.
 LONG_WORD = "Supercalifragilisticexpialidocious-warehouse-label-printer-dock-three"
@@ -50,6 +58,9 @@ PAGES: list[Page] = [
     Page("help-index", "/help/"),
     *(Page(f"help-{article.slug}", f"/help/{article.slug}/") for article in all_articles()),
     Page("not-found", "/no-such-page/", status=404),
+    Page("invitation", "/organization/invitation/{invitation}/"),
+    Page("invitation-unknown", "/organization/invitation/not-a-real-invitation-token/",
+         status=404),
     # Alice, an organization admin.
     Page("home", "/", ALICE),
     Page("request-list", "/requests/", ALICE),
@@ -59,7 +70,11 @@ PAGES: list[Page] = [
     Page("sessions", "/signin/sessions/", ALICE),
     Page("passkeys", "/passkeys/", ALICE),
     Page("time-zone", "/account/time-zone/", ALICE),
+    Page("notifications", "/account/notifications/", ALICE),
     Page("organization", "/organization/", ALICE),
+    Page("members", "/organization/members/", ALICE),
+    Page("members-search", "/organization/members/?q=hohenzollern", ALICE),
+    Page("sign-in-policy", "/organization/policy/", ALICE),
     Page("sign-in-history", "/organization/history/", ALICE),
     Page("sign-in-history-refused", "/organization/history/?since=2030-02-31", ALICE,
          status=400),
@@ -88,7 +103,18 @@ def seed() -> dict[str, str]:
                                    priority=ServiceRequest.Priority.choices[index % 4][0])
         ServiceRequest.objects.filter(pk=sr.pk).update(status=status)
         filed.append(sr)
-    services.add_comment(alice, filed[0], f"Still broken: {LONG_WORD}.")
+    comment = services.add_comment(alice, filed[0], f"Still broken: {LONG_WORD}.")
+    for attached_to, name in ((None, f"{LONG_WORD}-screenshot.png"), (comment, "printer.log")):
+        attachment = Attachment(service_request=filed[0], comment=attached_to, name=name,
+                                size=2048, content_type="image/png", uploaded_by=alice,
+                                created_at=now())
+        attachment.file.save("png", ContentFile(PNG), save=False)
+        attachment.save()
+    invitation = Invitation.objects.create(
+        organization=alice.organization, email=f"new.{LONG_EMAIL}", invited_by=alice,
+        link_seed="pages-invitation-seed", token_hash=tokens.hash_token(
+            invitations.token_of("pages-invitation-seed")),
+        expires_at=now() + timedelta(days=7))
     Passkey.objects.create(user=alice, credential_id="pages-alice", public_key=b"unused",
                            name="Work laptop with a rather long name", last_used_at=now())
     for minutes, (tag, who) in enumerate([(Tag.LINK_REDEEMED, alice),
@@ -99,5 +125,6 @@ def seed() -> dict[str, str]:
                              agent=LONG_AGENT, method="email")
         event.created_at = now() - timedelta(minutes=minutes)
         event.save(update_fields=["created_at"])
-    return {"request": str(filed[0].number)}
+    return {"request": str(filed[0].number),
+            "invitation": invitations.token_of(invitation.link_seed)}
 
