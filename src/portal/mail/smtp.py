@@ -9,6 +9,12 @@ to every socket operation, so a relay answering each command slowly could keep o
 for many times that. The worker's claim on a message lasts a few times ``EMAIL_TIMEOUT``
 (``MAIL_CLAIM_LEASE_SECONDS``); a conversation that outlived it would let a second worker
 send the same message while the first was still talking.
+
+One ``Sender`` keeps one connection for many messages: a reused connection gets ``RSET``
+before each message (a clean transaction, and proof the relay still answers: if it does
+not, nothing of the message has been sent yet, so a fresh connection is opened at once),
+carries at most ``MESSAGES_PER_CONNECTION`` messages, and is closed with ``QUIT`` when it
+has been idle for ``REUSE_IDLE_SECONDS`` or the worker has nothing to send.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from portal.mail.errors import DeliveryError
 # A connection idle longer than this is closed rather than probed: relays drop idle
 # clients after a minute or so, and a fresh connection costs less than a failed send.
 REUSE_IDLE_SECONDS = 30.0
+# Then QUIT and a fresh connection: relays limit messages per connection (often to 100 or
+# fewer), and a long-lived session is where a relay's per-connection state piles up.
+MESSAGES_PER_CONNECTION = 100
 # Replies that mean "fix the relay settings", not "this message is bad": retrying (and
 # alerting through the failed attempts) beats failing every queued message at once.
 CONFIGURATION_CODES = frozenset({530, 534, 535, 538})
@@ -57,6 +66,11 @@ class Sender:
     def __init__(self) -> None:
         self._conn: smtplib.SMTP | None = None
         self._last_used = 0.0
+        self._carried = 0  # messages the current connection has carried
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
 
     def send(self, message: Composed) -> Accepted:
         """Deliver ``message`` to the relay or raise ``DeliveryError``.
@@ -96,6 +110,9 @@ class Sender:
                 reason = f"TimeoutError: {out_of_time()}"  # why, not "connection closed"
             raise DeliveryError(reason, transient=True) from None
         self._last_used = time.monotonic()
+        self._carried += 1
+        if self._carried >= MESSAGES_PER_CONNECTION:
+            self.close()
         return Accepted(code, f"{code} {_text(reply)}")
 
     def close(self) -> None:
@@ -118,19 +135,25 @@ class Sender:
         return error
 
     def _connection(self, deadline: float) -> smtplib.SMTP:
+        """Return a connection ready for ``MAIL``: the open one after ``RSET``, or a new one.
+
+        A reused connection that does not answer ``RSET`` is replaced at once: nothing of
+        this message has reached the relay yet, so trying again on a fresh one is safe.
+        """
         if self._conn is not None:
             if (time.monotonic() - self._last_used < REUSE_IDLE_SECONDS
-                    and self._alive(self._conn, deadline)):
+                    and self._reset(self._conn, deadline)):
                 return self._conn
             self.close()
         self._conn = connect(deadline)
         self._last_used = time.monotonic()
+        self._carried = 0
         return self._conn
 
-    def _alive(self, conn: smtplib.SMTP, deadline: float) -> bool:
+    def _reset(self, conn: smtplib.SMTP, deadline: float) -> bool:
         try:
             limit(conn, deadline)
-            return conn.noop()[0] == 250
+            return conn.rset()[0] == 250
         except (smtplib.SMTPException, OSError):
             return False
 
