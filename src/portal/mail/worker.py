@@ -254,29 +254,38 @@ def deliver(worker: str, claims: Sequence[Claim], sender: Sender,
     records = _Records([], [])
     outcomes: list[tuple[OutboundMessage, str]] = []
     try:
-        ready: list[Claim] = []
-        for claim in claims:
-            outcome = _guarded(claim, worker, _before_render, claim, worker)
-            if outcome is None:
-                ready.append(claim)
-            else:
-                outcomes.append((claim.message, outcome))
-        contents = _render_batch([claim.message for claim in ready])
-        for n, claim in enumerate(ready):
-            if stop is not None and stop.is_set():
-                release_unstarted(ready[n:], worker)
+        if stop is not None and stop.is_set():
+            release_unstarted(claims, worker)
+            return outcomes
+        # Rendered together: every message that will get as far as rendering.
+        moment = now()
+        contents = _render_batch([claim.message for claim in claims
+                                  if not _gives_up(claim) and not _late(claim.message, moment)])
+        for n, claim in enumerate(claims):
+            if n and stop is not None and stop.is_set():
+                release_unstarted(claims[n:], worker)
                 break
             outcome = _guarded(claim, worker, _carry, claim, worker, sender,
                                contents.get(claim.message.pk), records)
-            outcomes.append((claim.message, outcome or Status.SENDING))
+            outcomes.append((claim.message, outcome))
     finally:
         records.flush()
     return outcomes
 
 
-def _guarded(claim: Claim, worker: str, step: Any, *args: Any) -> str | None:
+def _gives_up(claim: Claim) -> bool:
+    """True if recording the interrupted attempt of ``claim`` uses up its attempts."""
+    message = claim.message
+    return claim.interrupted_by is not None and message.attempt_count + 1 >= message.max_attempts
+
+
+def _late(message: OutboundMessage, moment: datetime) -> bool:
+    return message.not_after is not None and moment >= message.not_after
+
+
+def _guarded(claim: Claim, worker: str, step: Any, *args: Any) -> str:
     try:
-        result: str | None = step(*args)
+        result: str = step(*args)
     except ClaimLost as lost:
         log.warning("message %s: %s, but worker %s no longer held it; left to the worker "
                     "that does", claim.message.pk, lost, worker)
@@ -284,22 +293,10 @@ def _guarded(claim: Claim, worker: str, step: Any, *args: Any) -> str | None:
     return result
 
 
-def _before_render(claim: Claim, worker: str) -> str | None:
-    """Record an interrupted attempt, expire a message past its deadline; None to go on."""
-    message = claim.message
-    if claim.interrupted_by is not None:
-        error = DeliveryError(f"Worker {claim.interrupted_by} stopped before finishing this "
-                              "attempt; it may or may not have reached the relay.",
-                              transient=True)
-        outcome = _record_failure(message, worker, error, now(), release=False)
-        if outcome == Status.FAILED:
-            return outcome
-    return _expire_if_late(message, worker, now())
-
-
 def _expire_if_late(message: OutboundMessage, worker: str, moment: datetime) -> str | None:
-    if message.not_after is None or moment < message.not_after:
+    if not _late(message, moment):
         return None
+    assert message.not_after is not None
     # Pointless now (a sign-in link that would arrive dead): record it, send nothing.
     outcome = _finish(message, worker, Status.EXPIRED,
                       f"Not sent: it would have arrived after its deadline, "
@@ -329,7 +326,7 @@ def _render_batch(messages: Sequence[OutboundMessage]) -> dict[int, _Content]:
         except LookupError:
             continue  # rendered (and failed) one by one
         render_many = getattr(renderer, "render_many", None)
-        if render_many is None or len(group) < 2:
+        if render_many is None:
             continue
         try:
             with transaction.atomic():
@@ -349,7 +346,14 @@ def _carry(claim: Claim, worker: str, sender: Sender, content: _Content | None,
            records: _Records) -> str:
     message = claim.message
     started = now()
-    late = _expire_if_late(message, worker, started)
+    if claim.interrupted_by is not None:
+        error = DeliveryError(f"Worker {claim.interrupted_by} stopped before finishing this "
+                              "attempt; it may or may not have reached the relay.",
+                              transient=True)
+        outcome = _record_failure(message, worker, error, started, release=False)
+        if outcome == Status.FAILED:
+            return outcome
+    late = _expire_if_late(message, worker, now())
     if late is not None:
         return late
     try:
@@ -407,11 +411,11 @@ def deliver_due(limit: int | None = None, batch_size: int = BATCH_SIZE) -> int:
         while limit is None or handled < limit:
             size = batch_size if limit is None else min(batch_size, limit - handled)
             claims = claim_batch(worker, size, cutoff)
-            if not claims:
-                break
             for message, outcome in deliver(worker, claims, sender):
                 _log_outcome(message, outcome)
                 handled += 1
+            if len(claims) < size:
+                break  # nothing else was due by the cutoff (or others hold it)
     finally:
         sender.close()
     return handled

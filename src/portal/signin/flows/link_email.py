@@ -68,6 +68,10 @@ def _secrets_of(sign_in: SignInRequest) -> tuple[str, str]:
     return token, code
 
 
+# Requests of emails rendered and not yet delivered that one worker process keeps.
+RENDERED_KEPT = 1000
+
+
 class LinkEmail:
     """Renderer registered as ``signin.link`` (see ``portal.mail.renderers``)."""
 
@@ -117,7 +121,15 @@ class LinkEmail:
             ["link_seed", "token_hash", "code_hmac", "user"])
         for message_pk, sign_in, token, code in minted:
             results[message_pk] = render_link_email(sign_in, token, code)
+            self._remember(message_pk, sign_in)
         return results
+
+    def _remember(self, message_pk: int, sign_in: SignInRequest) -> None:
+        """Keep the request a rendered email belongs to for ``delivered_many`` (bounded)."""
+        cache = self.__dict__.setdefault("_rendered", {})
+        if len(cache) >= RENDERED_KEPT:
+            cache.clear()  # emails rendered long ago and never delivered: looked up again
+        cache[message_pk] = sign_in
 
     @staticmethod
     def _refusal(sign_in: SignInRequest, people: dict[str, Any] | None = None) -> Cancel | None:
@@ -161,8 +173,17 @@ class LinkEmail:
     def delivered_many(self, messages: Sequence[OutboundMessage]) -> None:
         """``delivered`` for a batch: one update of the requests, one insert of the events."""
         wanted = [message.payload.get("sign_in_request") for message in messages]
-        found = {sign_in.pk: sign_in for sign_in in SignInRequest.objects.select_related(
-            "user__membership__organization").filter(pk__in=[pk for pk in wanted if pk])}
+        cache = self.__dict__.get("_rendered", {})
+        found: dict[int, SignInRequest] = {}
+        for message in messages:
+            sign_in = cache.pop(message.pk, None)
+            if sign_in is not None and sign_in.pk == message.payload.get("sign_in_request"):
+                found[sign_in.pk] = sign_in  # rendered by this process, person loaded
+        missing = [pk for pk in wanted if pk and pk not in found]
+        if missing:
+            found.update({sign_in.pk: sign_in for sign_in in SignInRequest.objects
+                          .select_related("user__membership__organization")
+                          .filter(pk__in=missing)})
         moment = now()
         SignInRequest.objects.filter(pk__in=list(found)).update(
             delivery=SignInRequest.Delivery.SENT, sent_at=moment)
