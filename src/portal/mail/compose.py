@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.policy
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
 from functools import lru_cache
@@ -23,6 +23,28 @@ from django.utils.html import linebreaks, strip_tags, urlize
 # Headers covered by the DKIM signature: those a forger would want to change.
 DKIM_HEADERS = [b"From", b"To", b"Subject", b"Date", b"Message-ID", b"MIME-Version",
                 b"Content-Type", b"Auto-Submitted"]
+
+
+class _HeaderClasses(HeaderRegistry):
+    """The standard header registry, making each header's class once per process.
+
+    The standard one builds a new class with ``type()`` for every header of every message,
+    which was a fifth of the cost of composing one.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        made = self._made.get(name.lower())
+        if made is None:
+            made = self._made[name.lower()] = super().__getitem__(name)
+        return made
+
+
+# RFC 5322 with CRLF line ends (email.policy.SMTP), with the header classes made once.
+POLICY = email.policy.SMTP.clone(header_factory=_HeaderClasses())
 
 
 @dataclass(frozen=True)
@@ -72,7 +94,7 @@ def compose(*, to: str, subject: str, text: str, html: str, message_id: str,
     """Return the message for ``to`` with text and HTML parts, signed when DKIM is set up."""
     sender_name, sender_address, local, domain = _from(settings.DEFAULT_FROM_EMAIL)
     recipient = ascii_address(to)
-    msg = EmailMessage(policy=email.policy.SMTP)
+    msg = EmailMessage(policy=POLICY)
     # The email package refuses CR/LF in any header value (header injection); the
     # recipient and subject were also cleaned at enqueue time.
     msg["From"] = Address(display_name=sender_name, username=local, domain=domain)
