@@ -19,10 +19,12 @@ has been idle for ``REUSE_IDLE_SECONDS`` or the worker has nothing to send.
 
 from __future__ import annotations
 
+import os
 import smtplib
 import ssl
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
 
@@ -175,6 +177,21 @@ def out_of_time() -> str:
             "(SMTP_TIMEOUT_SECONDS)")
 
 
+def tls_context() -> ssl.SSLContext:
+    """Return the TLS settings for the relay, made once per process and trust store.
+
+    Certificates are verified against the system's trust store: an unverified TLS session
+    would hand the relay password to anyone on the path. Loading that store takes tens of
+    milliseconds, so it is not done again for every connection.
+    """
+    return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@lru_cache(maxsize=4)
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return ssl.create_default_context()  # reads SSL_CERT_FILE and SSL_CERT_DIR itself
+
+
 def connect(deadline: float | None = None) -> smtplib.SMTP:
     """Open a connection to the configured relay: TLS or STARTTLS and login per settings.
 
@@ -185,9 +202,6 @@ def connect(deadline: float | None = None) -> smtplib.SMTP:
     if deadline is None:
         deadline = time.monotonic() + settings.EMAIL_TIMEOUT
     timeout = max(0.001, deadline - time.monotonic())
-    # Certificates are verified against the system's trust store: an unverified TLS
-    # session would hand the relay password to anyone on the path.
-    context = ssl.create_default_context()
     encrypted = settings.EMAIL_USE_SSL or settings.EMAIL_USE_TLS
     if settings.EMAIL_HOST_USER and not encrypted and host not in LOOPBACK_HOSTS:
         # Checked before connecting: the password must not cross a network in clear text.
@@ -195,7 +209,7 @@ def connect(deadline: float | None = None) -> smtplib.SMTP:
                             "set SMTP_TLS to starttls or tls.", transient=True)
     conn: smtplib.SMTP
     if settings.EMAIL_USE_SSL:
-        conn = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+        conn = smtplib.SMTP_SSL(host, port, timeout=timeout, context=tls_context())
     else:
         conn = smtplib.SMTP(host, port, timeout=timeout)
     try:
@@ -203,7 +217,7 @@ def connect(deadline: float | None = None) -> smtplib.SMTP:
         conn.ehlo()
         if settings.EMAIL_USE_TLS:
             limit(conn, deadline)
-            conn.starttls(context=context)
+            conn.starttls(context=tls_context())
             limit(conn, deadline)
             conn.ehlo()
         if settings.EMAIL_HOST_USER:
