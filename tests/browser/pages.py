@@ -21,10 +21,10 @@ from portal.audit.services import record_event
 from portal.audit.tags import Tag
 from portal.core.clock import now
 from portal.helpcenter.articles import all_articles
-from portal.passkeys.models import Passkey
-from portal.servicedesk import services
 from portal.orgadmin import invitations
 from portal.orgadmin.models import Invitation
+from portal.passkeys.models import Passkey
+from portal.servicedesk import services
 from portal.servicedesk.models import Attachment, ServiceRequest
 from portal.signin import tokens
 from tests.browser.conftest import ALICE, BOB

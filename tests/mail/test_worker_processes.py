@@ -96,6 +96,9 @@ def test_a_killed_worker_leaves_its_message_to_be_retried(workers, smtp, setting
     OutboundMessage.objects.filter(pk=message.pk).update(claimed_until=now())
     workers.start(1, "--poll-interval", "0.2")
     wait_until(lambda: count(Status.SENT) == 1, what="the message to be sent")
+    # The attempt row follows the `sent` commit (docs/mail-delivery.md, "Record").
+    wait_until(lambda: message.attempts.filter(result="sent").exists(),
+               what="the attempt to be recorded")
     message.refresh_from_db()
     results = list(message.attempts.values_list("result", flat=True))
     assert results == ["transient", "sent"]

@@ -99,13 +99,29 @@ class Eligibility:
     joins: bool = False  # a new member will be created at sign-in (auto-join)
 
 
-def eligibility(email: str, method: str) -> Eligibility:
+def find_users(emails: list[str]) -> dict[str, User]:
+    """Return the people with these addresses by normalized address, in one query.
+
+    Each comes with their organization, as ``find_user`` returns them.
+    """
+    addresses = {normalize_email(email) for email in emails}
+    return {user.email: user for user in User.objects.select_related(
+        "membership__organization").filter(email__in=addresses)}
+
+
+_LOOK_UP: Any = object()
+
+
+def eligibility(email: str, method: str, *, user: User | None = _LOOK_UP) -> Eligibility:
     """Decide whether ``email`` may sign in by ``method`` (email, google or microsoft).
 
     Active users whose organization allows the method may; so may a new address at a
-    verified domain of an organization that auto-joins. Everyone else may not.
+    verified domain of an organization that auto-joins. Everyone else may not. ``user``
+    is the person with this address (or None) when the caller already looked them up
+    with ``find_users``.
     """
-    user = find_user(email)
+    if user is _LOOK_UP:
+        user = find_user(email)
     if user is not None:
         refusal = user.access_refusal()  # user_disabled, organization_disabled
         if refusal is not None:

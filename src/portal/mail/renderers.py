@@ -25,6 +25,20 @@ How the worker runs them (``portal.mail.worker``):
 - ``delivered`` and ``failed`` run in a savepoint of the transaction recording the result:
   if one raises, the error is logged and the status still commits (never a second send).
 - The rendered subject is stored on the row for staff; the bodies are never stored.
+
+Optional, for a worker that delivers in batches (``portal.mail.worker``):
+- ``prepare()`` runs once per worker process before the first claim (compile templates,
+  load what every render needs), so no message pays for it.
+- ``render_many(messages)`` renders several claimed messages in one call, inside one
+  transaction the worker opens, and returns ``{message.pk: Rendered or Cancel}`` with the
+  same meaning, per message, as ``render``; a message missing from the result is rendered
+  on its own at send time. If it raises, nothing it wrote is kept and each message is
+  rendered on its own. A rendering older than a few seconds when its turn to be sent
+  comes is done again with ``render``, so ``render`` must be safe to repeat (give the same
+  content for the same message).
+- ``delivered_many(messages)`` is ``delivered`` for the messages of a batch the relay
+  accepted, called once after the batch's last message; if it raises, ``delivered`` is
+  called for each message instead.
 """
 
 from __future__ import annotations
@@ -63,6 +77,10 @@ _REGISTRY: dict[str, Renderer] = {}
 
 def register(name: str, renderer: Renderer) -> None:
     _REGISTRY[name] = renderer
+
+
+def all_renderers() -> list[Renderer]:
+    return list(_REGISTRY.values())
 
 
 def get(name: str) -> Renderer:

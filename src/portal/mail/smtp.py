@@ -9,14 +9,22 @@ to every socket operation, so a relay answering each command slowly could keep o
 for many times that. The worker's claim on a message lasts a few times ``EMAIL_TIMEOUT``
 (``MAIL_CLAIM_LEASE_SECONDS``); a conversation that outlived it would let a second worker
 send the same message while the first was still talking.
+
+One ``Sender`` keeps one connection for many messages: a reused connection gets ``RSET``
+before each message (a clean transaction, and proof the relay still answers: if it does
+not, nothing of the message has been sent yet, so a fresh connection is opened at once),
+carries at most ``MESSAGES_PER_CONNECTION`` messages, and is closed with ``QUIT`` when it
+has been idle for ``REUSE_IDLE_SECONDS`` or the worker has nothing to send.
 """
 
 from __future__ import annotations
 
+import os
 import smtplib
 import ssl
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
 
@@ -26,6 +34,9 @@ from portal.mail.errors import DeliveryError
 # A connection idle longer than this is closed rather than probed: relays drop idle
 # clients after a minute or so, and a fresh connection costs less than a failed send.
 REUSE_IDLE_SECONDS = 30.0
+# Then QUIT and a fresh connection: relays limit messages per connection (often to 100 or
+# fewer), and a long-lived session is where a relay's per-connection state piles up.
+MESSAGES_PER_CONNECTION = 100
 # Replies that mean "fix the relay settings", not "this message is bad": retrying (and
 # alerting through the failed attempts) beats failing every queued message at once.
 CONFIGURATION_CODES = frozenset({530, 534, 535, 538})
@@ -57,6 +68,11 @@ class Sender:
     def __init__(self) -> None:
         self._conn: smtplib.SMTP | None = None
         self._last_used = 0.0
+        self._carried = 0  # messages the current connection has carried
+
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
 
     def send(self, message: Composed) -> Accepted:
         """Deliver ``message`` to the relay or raise ``DeliveryError``.
@@ -96,6 +112,9 @@ class Sender:
                 reason = f"TimeoutError: {out_of_time()}"  # why, not "connection closed"
             raise DeliveryError(reason, transient=True) from None
         self._last_used = time.monotonic()
+        self._carried += 1
+        if self._carried >= MESSAGES_PER_CONNECTION:
+            self.close()
         return Accepted(code, f"{code} {_text(reply)}")
 
     def close(self) -> None:
@@ -118,19 +137,25 @@ class Sender:
         return error
 
     def _connection(self, deadline: float) -> smtplib.SMTP:
+        """Return a connection ready for ``MAIL``: the open one after ``RSET``, or a new one.
+
+        A reused connection that does not answer ``RSET`` is replaced at once: nothing of
+        this message has reached the relay yet, so trying again on a fresh one is safe.
+        """
         if self._conn is not None:
             if (time.monotonic() - self._last_used < REUSE_IDLE_SECONDS
-                    and self._alive(self._conn, deadline)):
+                    and self._reset(self._conn, deadline)):
                 return self._conn
             self.close()
         self._conn = connect(deadline)
         self._last_used = time.monotonic()
+        self._carried = 0
         return self._conn
 
-    def _alive(self, conn: smtplib.SMTP, deadline: float) -> bool:
+    def _reset(self, conn: smtplib.SMTP, deadline: float) -> bool:
         try:
             limit(conn, deadline)
-            return conn.noop()[0] == 250
+            return conn.rset()[0] == 250
         except (smtplib.SMTPException, OSError):
             return False
 
@@ -152,6 +177,21 @@ def out_of_time() -> str:
             "(SMTP_TIMEOUT_SECONDS)")
 
 
+def tls_context() -> ssl.SSLContext:
+    """Return the TLS settings for the relay, made once per process and trust store.
+
+    Certificates are verified against the system's trust store: an unverified TLS session
+    would hand the relay password to anyone on the path. Loading that store takes tens of
+    milliseconds, so it is not done again for every connection.
+    """
+    return _tls_context(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@lru_cache(maxsize=4)
+def _tls_context(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    return ssl.create_default_context()  # reads SSL_CERT_FILE and SSL_CERT_DIR itself
+
+
 def connect(deadline: float | None = None) -> smtplib.SMTP:
     """Open a connection to the configured relay: TLS or STARTTLS and login per settings.
 
@@ -162,9 +202,6 @@ def connect(deadline: float | None = None) -> smtplib.SMTP:
     if deadline is None:
         deadline = time.monotonic() + settings.EMAIL_TIMEOUT
     timeout = max(0.001, deadline - time.monotonic())
-    # Certificates are verified against the system's trust store: an unverified TLS
-    # session would hand the relay password to anyone on the path.
-    context = ssl.create_default_context()
     encrypted = settings.EMAIL_USE_SSL or settings.EMAIL_USE_TLS
     if settings.EMAIL_HOST_USER and not encrypted and host not in LOOPBACK_HOSTS:
         # Checked before connecting: the password must not cross a network in clear text.
@@ -172,7 +209,7 @@ def connect(deadline: float | None = None) -> smtplib.SMTP:
                             "set SMTP_TLS to starttls or tls.", transient=True)
     conn: smtplib.SMTP
     if settings.EMAIL_USE_SSL:
-        conn = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+        conn = smtplib.SMTP_SSL(host, port, timeout=timeout, context=tls_context())
     else:
         conn = smtplib.SMTP(host, port, timeout=timeout)
     try:
@@ -180,7 +217,7 @@ def connect(deadline: float | None = None) -> smtplib.SMTP:
         conn.ehlo()
         if settings.EMAIL_USE_TLS:
             limit(conn, deadline)
-            conn.starttls(context=context)
+            conn.starttls(context=tls_context())
             limit(conn, deadline)
             conn.ehlo()
         if settings.EMAIL_HOST_USER:

@@ -6,20 +6,28 @@ derived here, just before the SMTP conversation, from a random seed drawn at the
 attempt (so a retried email carries the same ones); only the seed, the secret's hash and
 the code's HMAC are stored, and the rendered body lives in memory until it is handed to
 the relay.
+
+The worker may render a batch of these emails at once (``render_many``: the sign-in
+requests locked in one query, the people looked up in another, the secrets stored in a
+third) and record a batch's deliveries at once (``delivered_many``); each decision is the
+one ``render`` and ``delivered`` make for a single email.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
+from functools import cache
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.template.loader import render_to_string
+from django.template.loader import get_template
 from django.urls import reverse
 from django.utils.html import strip_spaces_between_tags
 
-from portal.accounts.services import eligibility
-from portal.audit.services import record_event
+from portal.accounts.services import eligibility, find_users
+from portal.audit.services import new_event, record_event, record_events
 from portal.audit.tags import Tag
 from portal.core.clock import now
 from portal.core.http import describe_agent
@@ -61,6 +69,10 @@ def _secrets_of(sign_in: SignInRequest) -> tuple[str, str]:
     return token, code
 
 
+# Requests of emails rendered and not yet delivered that one worker process keeps.
+RENDERED_KEPT = 1000
+
+
 class LinkEmail:
     """Renderer registered as ``signin.link`` (see ``portal.mail.renderers``)."""
 
@@ -77,8 +89,56 @@ class LinkEmail:
             raise refusal
         return render_link_email(sign_in, token, code)
 
+    def prepare(self) -> None:
+        _templates()
+
+    def render_many(self, messages: Sequence[OutboundMessage]) -> dict[int, Rendered | Cancel]:
+        """``render`` for several messages, in the worker's transaction, in three queries.
+
+        The sign-in requests are locked in id order (so two workers never wait on each
+        other in a circle), the people looked up together, and the secrets of every
+        request that gets a link stored in one statement; refusals are recorded as
+        ``render`` records them, each before its ``Cancel`` is returned.
+        """
+        wanted = {message.pk: message.payload.get("sign_in_request") for message in messages}
+        found = {sign_in.pk: sign_in for sign_in in SignInRequest.objects.select_for_update()
+                 .filter(pk__in=[pk for pk in wanted.values() if pk]).order_by("pk")}
+        people = find_users([sign_in.email for sign_in in found.values()])
+        results: dict[int, Rendered | Cancel] = {}
+        minted: list[tuple[int, SignInRequest, str, str]] = []
+        for message_pk, sign_in_pk in wanted.items():
+            sign_in = found.get(sign_in_pk)
+            if sign_in is None:
+                results[message_pk] = Cancel("sign_in_request_missing")
+                continue
+            refusal = self._refusal(sign_in, people)
+            if refusal is not None:
+                results[message_pk] = refusal
+                continue
+            token, code = _secrets_of(sign_in)
+            minted.append((message_pk, sign_in, token, code))
+        SignInRequest.objects.bulk_update(
+            [sign_in for _, sign_in, _, _ in minted],
+            ["link_seed", "token_hash", "code_hmac", "user"])
+        for message_pk, sign_in, token, code in minted:
+            results[message_pk] = render_link_email(sign_in, token, code)
+            self._remember(message_pk, sign_in)
+        return results
+
+    def _remember(self, message_pk: int, sign_in: SignInRequest) -> None:
+        """Keep the request a rendered email belongs to for ``delivered_many`` (bounded)."""
+        cache = self.__dict__.setdefault("_rendered", {})
+        if len(cache) >= RENDERED_KEPT:
+            cache.clear()  # emails rendered long ago and never delivered: looked up again
+        cache[message_pk] = sign_in
+
     @staticmethod
-    def _refusal(sign_in: SignInRequest) -> Cancel | None:
+    def _refusal(sign_in: SignInRequest, people: dict[str, Any] | None = None) -> Cancel | None:
+        """Say why ``sign_in`` gets no link (recording it), or None if it gets one.
+
+        ``people`` are the people of a batch when the caller looked them up already
+        (``find_users``, by address); by default the address is looked up here.
+        """
         # Judged as of the moment the link would have a minute of life left: one that
         # could only arrive dead is not sent (rule 5).
         problem = sign_in.problem(now() + MIN_LIFE_ON_SEND)
@@ -88,7 +148,8 @@ class LinkEmail:
             return Cancel("expired", expired=True)
         if problem is not None:
             return Cancel(problem.kind)  # used, replaced or revoked while it waited
-        verdict = eligibility(sign_in.email, "email")
+        verdict = (eligibility(sign_in.email, "email") if people is None
+                   else eligibility(sign_in.email, "email", user=people.get(sign_in.email)))
         sign_in.user = verdict.user
         if not verdict.allowed:
             # Rule 2: no link. The inbox owner hears nothing; the asker saw the same page.
@@ -109,6 +170,33 @@ class LinkEmail:
             sign_in.save(update_fields=["delivery", "sent_at"])
             record_event(Tag.LINK_SENT, email=sign_in.email, user=sign_in.user,
                          sign_in_request=sign_in.pk, message_id=message.message_id)
+
+    def delivered_many(self, messages: Sequence[OutboundMessage]) -> None:
+        """``delivered`` for a batch: one update of the requests, one insert of the events."""
+        wanted = [message.payload.get("sign_in_request") for message in messages]
+        cache = self.__dict__.get("_rendered", {})
+        found: dict[int, SignInRequest] = {}
+        for message in messages:
+            sign_in = cache.pop(message.pk, None)
+            if sign_in is not None and sign_in.pk == message.payload.get("sign_in_request"):
+                found[sign_in.pk] = sign_in  # rendered by this process, person loaded
+        missing = [pk for pk in wanted if pk and pk not in found]
+        if missing:
+            found.update({sign_in.pk: sign_in for sign_in in SignInRequest.objects
+                          .select_related("user__membership__organization")
+                          .filter(pk__in=missing)})
+        moment = now()
+        SignInRequest.objects.filter(pk__in=list(found)).update(
+            delivery=SignInRequest.Delivery.SENT, sent_at=moment)
+        events = []
+        for message, pk in zip(messages, wanted, strict=True):
+            sign_in = found.get(pk)
+            if sign_in is None:
+                continue
+            events.append(new_event(Tag.LINK_SENT, email=sign_in.email, user=sign_in.user,
+                                    sign_in_request=sign_in.pk,
+                                    message_id=message.message_id))
+        record_events(events)
 
     def expired(self, message: OutboundMessage) -> None:
         sign_in = _sign_in_of(message)
@@ -143,8 +231,15 @@ def render_link_email(sign_in: SignInRequest, token: str, code: str) -> Rendered
         "requested_ip": sign_in.ip or "an unknown address",
         "from_email": settings.DEFAULT_FROM_EMAIL,
     }
+    text, html = _templates()
     return Rendered(
         subject=f"Your {brand} sign-in link",
-        text=render_to_string("signin/email/link.txt", context),
-        html=strip_spaces_between_tags(render_to_string("signin/email/link.html", context)),
+        text=text.render(context),
+        html=strip_spaces_between_tags(html.render(context)),
     )
+
+
+@cache
+def _templates() -> tuple[Any, Any]:
+    """The email's two templates, compiled once per process (the worker's ``prepare``)."""
+    return get_template("signin/email/link.txt"), get_template("signin/email/link.html")

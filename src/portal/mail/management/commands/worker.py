@@ -1,8 +1,9 @@
 """``portal worker``: deliver the outbox until told to stop.
 
 Run one or more beside the web processes, on any machines that reach the database and
-the relay. SIGTERM or Ctrl-C lets the message in hand finish, then exits 0; a second
-signal exits at once (the message is then retried by another worker after its lease).
+the relay. SIGTERM or Ctrl-C lets the message in hand finish, gives the rest of its batch
+back (due again at once for any worker), then exits 0; a second signal exits at once (the
+messages claimed are then retried by another worker after their lease).
 """
 
 from __future__ import annotations
