@@ -99,13 +99,17 @@ class Eligibility:
     joins: bool = False  # a new member will be created at sign-in (auto-join)
 
 
-def eligibility(email: str, method: str) -> Eligibility:
+def eligibility(email: str, method: str, *, known: User | None = None) -> Eligibility:
     """Decide whether ``email`` may sign in by ``method`` (email, google or microsoft).
 
     Active users whose organization allows the method may; so may a new address at a
     verified domain of an organization that auto-joins. Everyone else may not.
+    ``known`` is the person the caller already loaded in this request, with their
+    organization (``select_related("membership__organization")``): used, without a second
+    look-up, only while it still has this very address.
     """
-    user = find_user(email)
+    address = normalize_email(email)
+    user = known if known is not None and known.email == address else find_user(address)
     if user is not None:
         refusal = user.access_refusal()  # user_disabled, organization_disabled
         if refusal is not None:

@@ -37,13 +37,13 @@ def _storable(value: Any) -> Any:
     return value
 
 
-def record_event(tag: Tag, *, request: HttpRequest | None = None, email: str = "",
-                 user: Any = None, organization: Any = None, ip: str | None = None,
-                 agent: str = "", reason: str = "", actor: Any = None,
-                 **detail: Any) -> AuthEvent:
-    """Write one audit event; callers run it inside the transaction of what it records.
+def event(tag: Tag, *, request: HttpRequest | None = None, email: str = "",
+          user: Any = None, organization: Any = None, ip: str | None = None,
+          agent: str = "", reason: str = "", actor: Any = None, **detail: Any) -> AuthEvent:
+    """Build one audit event, unsaved (``record_events`` writes several in one statement).
 
-    ``actor`` is the staff member who made an admin change, when there is one.
+    Its organization is ``user``'s unless given: pass users loaded with their organization
+    (``select_related("membership__organization")``), or this costs a query per row.
     """
     if request is not None:
         ip = ip or client_ip(request)
@@ -52,9 +52,25 @@ def record_event(tag: Tag, *, request: HttpRequest | None = None, email: str = "
         organization = user.organization
     outcome = (AuthEvent.Outcome.FAILURE if tag in FAILURES
                else AuthEvent.Outcome.SUCCESS if tag in SUCCESSES else AuthEvent.Outcome.INFO)
-    return AuthEvent.objects.create(
+    return AuthEvent(
         created_at=now(), tag=tag.value, outcome=outcome, email=email or (
             user.email if user is not None else ""),
         user=user, organization=organization, ip=ip or None, user_agent=printable(agent[:400]),
         reason=printable(reason), detail=_storable(detail), actor=actor,
         actor_email=actor.email if actor is not None else "")
+
+
+def record_event(tag: Tag, **fields: Any) -> AuthEvent:
+    """Write one audit event; callers run it inside the transaction of what it records.
+
+    ``fields`` are those of ``event``; ``actor`` is the staff member who made an admin
+    change, when there is one.
+    """
+    row = event(tag, **fields)
+    row.save(force_insert=True)
+    return row
+
+
+def record_events(*rows: AuthEvent) -> None:
+    """Write events built by ``event`` in one INSERT, in the caller's transaction."""
+    AuthEvent.objects.bulk_create(rows)

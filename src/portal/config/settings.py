@@ -96,7 +96,9 @@ else:
                           "LOCATION": "portal_cache"}}
 
 # Server-side sessions in the database: a sign-out deletes the row, so a copied cookie dies too.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# With Redis, a copy there serves every page without a query (decision 0020).
+SESSION_ENGINE = ("portal.core.session_store_cached" if CONFIG.redis_url
+                  else "portal.core.session_store")
 SESSION_COOKIE_AGE = CONFIG.session_max_seconds
 SESSION_IDLE_SECONDS = CONFIG.session_idle_seconds
 # Sensitive actions (ending other sessions, staff admin changes) need a sign-in this recent.

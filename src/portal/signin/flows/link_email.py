@@ -18,6 +18,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import strip_spaces_between_tags
 
+from portal.accounts.models import User
 from portal.accounts.services import eligibility
 from portal.audit.services import record_event
 from portal.audit.tags import Tag
@@ -28,15 +29,36 @@ from portal.mail.renderers import Cancel, Rendered
 from portal.signin import tokens
 from portal.signin.errors import LinkExpired
 from portal.signin.flows.magic_link import MIN_LIFE_ON_SEND
-from portal.signin.models import SignInRequest
+from portal.signin.models import SignInRequest, SignInRequestQuerySet
+
+# What ``render`` learnt, kept on the message object the worker hands to ``delivered`` and
+# ``failed`` of the same attempt, so they write their row and audit row without reading
+# the request again: (request id, address, person with their organization loaded).
+_FACTS = "_signin_link_facts"
+
+
+def _requests_of(message: OutboundMessage) -> SignInRequestQuerySet:
+    # Requests name their message; messages queued before that (payload only) still work.
+    pk = message.payload.get("sign_in_request")
+    return SignInRequest.objects.filter(pk=pk) if pk else SignInRequest.objects.filter(
+        message_id=message.pk)
 
 
 def _sign_in_of(message: OutboundMessage) -> SignInRequest:
-    pk = message.payload.get("sign_in_request")
-    sign_in = SignInRequest.objects.select_for_update().filter(pk=pk).first()
+    sign_in = _requests_of(message).select_for_update().first()
     if sign_in is None:
         raise Cancel("sign_in_request_missing")
     return sign_in
+
+
+def _facts_of(message: OutboundMessage) -> tuple[int, str, User | None]:
+    facts: tuple[int, str, User | None] | None = getattr(message, _FACTS, None)
+    if facts is None:  # not rendered by this process (the hooks are called alone)
+        sign_in = _requests_of(message).with_person().first()
+        if sign_in is None:
+            raise Cancel("sign_in_request_missing")
+        facts = (sign_in.pk, sign_in.email, sign_in.user)
+    return facts
 
 
 def _secrets_of(sign_in: SignInRequest) -> tuple[str, str]:
@@ -72,6 +94,7 @@ class LinkEmail:
             if refusal is None:
                 token, code = _secrets_of(sign_in)
                 sign_in.save(update_fields=["link_seed", "token_hash", "code_hmac", "user"])
+                setattr(message, _FACTS, (sign_in.pk, sign_in.email, sign_in.user))
         if refusal is not None:
             raise refusal
         return render_link_email(sign_in, token, code)
@@ -101,13 +124,12 @@ class LinkEmail:
         return None
 
     def delivered(self, message: OutboundMessage) -> None:
+        pk, email, user = _facts_of(message)
         with transaction.atomic():
-            sign_in = _sign_in_of(message)
-            sign_in.delivery = SignInRequest.Delivery.SENT
-            sign_in.sent_at = now()
-            sign_in.save(update_fields=["delivery", "sent_at"])
-            record_event(Tag.LINK_SENT, email=sign_in.email, user=sign_in.user,
-                         sign_in_request=sign_in.pk, message_id=message.message_id)
+            SignInRequest.objects.filter(pk=pk).update(
+                delivery=SignInRequest.Delivery.SENT, sent_at=now())
+            record_event(Tag.LINK_SENT, email=email, user=user, sign_in_request=pk,
+                         message_id=message.message_id)
 
     def expired(self, message: OutboundMessage) -> None:
         sign_in = _sign_in_of(message)
@@ -115,13 +137,12 @@ class LinkEmail:
                      sign_in_request=sign_in.pk)
 
     def failed(self, message: OutboundMessage, error: str) -> None:
+        pk, email, user = _facts_of(message)
         with transaction.atomic():
-            sign_in = _sign_in_of(message)
-            sign_in.delivery = SignInRequest.Delivery.UNDELIVERED
-            sign_in.save(update_fields=["delivery"])
-            record_event(Tag.LINK_DELIVERY_FAILED, email=sign_in.email, user=sign_in.user,
-                         reason="delivery_failed", sign_in_request=sign_in.pk,
-                         error=error[:500])
+            SignInRequest.objects.filter(pk=pk).update(
+                delivery=SignInRequest.Delivery.UNDELIVERED)
+            record_event(Tag.LINK_DELIVERY_FAILED, email=email, user=user,
+                         reason="delivery_failed", sign_in_request=pk, error=error[:500])
 
 
 def render_link_email(sign_in: SignInRequest, token: str, code: str) -> Rendered:

@@ -44,6 +44,7 @@ from django.db.models import F
 from django.http import HttpRequest
 
 from portal.accounts.services import clean_email, eligibility, join_on_sign_in
+from portal.audit.services import event as audit_event
 from portal.audit.services import record_event
 from portal.audit.tags import Tag
 from portal.core import ratelimit
@@ -227,22 +228,23 @@ def request_link(request: HttpRequest, *, email: str, next_url: str = "/") -> Re
     with transaction.atomic():
         # Only the latest email works (rule 4): a queued older one is never sent.
         SignInRequest.objects.supersede_open(address, moment)
+        # The message first, so the request is written once, naming it; the renderer finds
+        # the request by its message (``link_email``).
+        message = enqueue(to=address, kind="signin_link", renderer=RENDERER, payload={},
+                          not_after=expires_at - MIN_LIFE_ON_SEND)
         sign_in = SignInRequest.objects.create(
             email=address, created_at=moment, expires_at=expires_at,
             binding_hash=tokens.hash_binding(binding), next_url=safe_next(next_url),
-            ip=ip or None, user_agent=agent,
+            ip=ip or None, user_agent=agent, message=message,
             # Every request gets a number, whoever the address is (rule 1).
             approval_number=tokens.generate_number())
-        sign_in.message = enqueue(
-            to=address, kind="signin_link", renderer=RENDERER,
-            payload={"sign_in_request": sign_in.pk},
-            not_after=expires_at - MIN_LIFE_ON_SEND)
-        sign_in.save(update_fields=["message"])
         record_event(Tag.LINK_REQUESTED, email=address, ip=ip, agent=agent,
                      sign_in_request=sign_in.pk)
-    request.session[PENDING_KEY] = {"email": address, "id": sign_in.pk,
-                                    "requested_at": moment.timestamp(),
-                                    "expires_at": expires_at.timestamp()}
+        request.session[PENDING_KEY] = {"email": address, "id": sign_in.pk,
+                                        "requested_at": moment.timestamp(),
+                                        "expires_at": expires_at.timestamp()}
+        # Saved in this transaction; unchanged, the middleware does not write it again.
+        request.session.save()
     return Requested(address, expires_at, binding)
 
 
@@ -282,8 +284,8 @@ def open_link(request: HttpRequest, token: str, *, safe_method: bool = True,
     sign_in = _usable(sign_in, ip=ip, agent=agent, asker=asker)
     if safe_method and one_click and asker:
         return _redeem(request, sign_in, method="email", asker=True)
-    first = SignInRequest.objects.filter(pk=sign_in.pk, opened_at__isnull=True).update(
-        opened_at=now())
+    first = sign_in.opened_at is None and SignInRequest.objects.filter(
+        pk=sign_in.pk, opened_at__isnull=True).update(opened_at=now())
     _audit_anonymous(Tag.LINK_OPENED, ip=ip, agent=agent, always=bool(first),
                      email=sign_in.email, user=sign_in.user, sign_in_request=sign_in.pk)
     ticket = signing.dumps({"id": sign_in.pk, "hash": sign_in.token_hash}, salt=TICKET_SALT)
@@ -301,7 +303,7 @@ def opened_request(request: HttpRequest, ticket: str) -> SignInRequest:
         _audit_anonymous(Tag.LINK_UNKNOWN, ip=ip, agent=agent, reason="bad_ticket")
         raise LinkUnknown() from None
     # Matched by hash too: if the email was sent again since, that secret no longer exists.
-    sign_in = SignInRequest.objects.select_related("user").filter(
+    sign_in = SignInRequest.objects.with_person().filter(
         pk=pk, token_hash=token_hash).exclude(token_hash="").first()
     return _usable(sign_in, ip=ip, agent=agent)
 
@@ -318,7 +320,7 @@ def same_browser_only(sign_in: SignInRequest) -> bool:
     The organization is the one the address would sign in to: the person's own, or, for a
     first sign-in by auto-join, the one owning the verified domain.
     """
-    organization = eligibility(sign_in.email, "email").organization
+    organization = eligibility(sign_in.email, "email", known=sign_in.user).organization
     return bool(organization is not None and organization.strict_same_browser)
 
 
@@ -513,7 +515,7 @@ def _find(token: str, *, ip: str, agent: str) -> SignInRequest:
     """Return the request behind ``token`` (usable or not), or raise ``LinkUnknown``."""
     sign_in = None
     if tokens.looks_like_token(token):
-        sign_in = SignInRequest.objects.select_related("user").filter(
+        sign_in = SignInRequest.objects.with_person().filter(
             token_hash=tokens.hash_token(token)).first()
     if sign_in is None:
         _audit_anonymous(Tag.LINK_UNKNOWN, ip=ip, agent=agent, reason="unknown")
@@ -525,7 +527,7 @@ def _asked_here(request: HttpRequest) -> tuple[SignInRequest | None, bool]:
     """Return the request this browser's session waits for, and whether this is the
     browser that asked for it (its binding cookie matches; rule 6)."""
     waiting = pending(request)
-    sign_in = (SignInRequest.objects.select_related("user").filter(
+    sign_in = (SignInRequest.objects.with_person().filter(
         pk=waiting.sign_in_id).first() if waiting else None)
     binding = tokens.clean_binding(request.COOKIES.get(settings.SIGNIN_BINDING_COOKIE))
     return sign_in, sign_in is not None and tokens.holds_binding(binding, sign_in.binding_hash)
@@ -604,7 +606,7 @@ def _redeem(request: HttpRequest, sign_in: SignInRequest, *, method: str,
     Eligibility is checked again: the person may have been disabled since the email left.
     """
     ip, agent = client_ip(request), user_agent(request)
-    verdict = eligibility(sign_in.email, "email")
+    verdict = eligibility(sign_in.email, "email", known=sign_in.user)
     if not verdict.allowed:
         record_event(Tag.LINK_DECLINED, email=sign_in.email, user=verdict.user,
                      organization=verdict.organization, ip=ip, agent=agent,
@@ -629,13 +631,14 @@ def _redeem(request: HttpRequest, sign_in: SignInRequest, *, method: str,
                 assert verdict.organization is not None
                 user = join_on_sign_in(sign_in.email, verdict.organization)
                 SignInRequest.objects.filter(pk=sign_in.pk).update(user=user)
-            if not asker:
-                record_event(Tag.LINK_CONFIRMED, email=sign_in.email, user=user, ip=ip,
-                             agent=agent, sign_in_request=sign_in.pk)
-            finish_sign_in(request, user, method, event=Tag.LINK_REDEEMED,
+            confirmed = [] if asker else [audit_event(
+                Tag.LINK_CONFIRMED, email=sign_in.email, user=user, ip=ip, agent=agent,
+                sign_in_request=sign_in.pk)]
+            # Gone before finish_sign_in saves the session, so it is saved once.
+            request.session.pop(PENDING_KEY, None)
+            finish_sign_in(request, user, method, event=Tag.LINK_REDEEMED, also=confirmed,
                            email=sign_in.email, sign_in_request=sign_in.pk,
                            same_browser=asker)
     if refusal is not None:
         raise refusal  # raised outside the block, so the audit row of the refusal is kept
-    request.session.pop(PENDING_KEY, None)
     return SignedIn(sign_in.email, safe_next(sign_in.next_url))
