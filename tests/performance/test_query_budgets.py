@@ -198,3 +198,35 @@ def test_whole_sign_in_with_todays_worker(alice: Any, smtp: Any, measure: Any) -
 def test_whole_sign_in(alice: Any, smtp: Any, measure: Any) -> None:
     """The four steps against the issue's budget of 24, worker included."""
     _whole_sign_in(smtp, measure, WHOLE_SIGN_IN)
+
+
+# --- The asking tab's poll ----------------------------------------------------------------
+
+STATUS_POLL = 2  # the session (none with Redis) and the request's row by primary key
+
+
+def test_status_poll_is_one_read(alice: Any, measure: Any) -> None:
+    browser = Client()
+    ask(browser, ALICE)
+    with measure(STATUS_POLL, transactions=0):
+        assert browser.get("/signin/check-inbox/status/").status_code == 200
+
+
+def test_status_poll_is_limited_per_request(alice: Any, settings: Any) -> None:
+    """With Redis, a tab (or a script holding its session) polling past the limit gets
+    429 and a Retry-After, and nothing about the request."""
+    if not settings.CONFIG.redis_url:
+        pytest.skip("the poll's limit lives in Redis; runs in the PostgreSQL + Redis pass")
+    settings.SIGNIN_RATE_LIMITS = {**settings.SIGNIN_RATE_LIMITS, "status": "3/m"}
+    browser = Client()
+    ask(browser, ALICE)
+    for _ in range(3):
+        assert browser.get("/signin/check-inbox/status/").json()["state"] == "waiting"
+    refused = browser.get("/signin/check-inbox/status/")
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    assert refused.json() == {"state": "later", "final": False}
+    # Another asking browser has its own allowance.
+    other = Client()
+    ask(other, "bob@northwind.example")
+    assert other.get("/signin/check-inbox/status/").status_code == 200

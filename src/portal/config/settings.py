@@ -203,6 +203,9 @@ SIGNIN_RATE_LIMITS = {
     "code_address": "10/1d", "code_global": "300/h",
     # Audit rows written for cookie-less link loads, per client address.
     "link_audit_ip": "30/15m",
+    # Polls of the asking tab's status, per sign-in request: twice the page's own pace
+    # (one every 2 seconds), so a second tab fits and a script cannot hammer it (with Redis).
+    "status": "60/m",
     # Audit rows of refused link requests: per address and per client address, and overall.
     "refusal_audit": "20/15m", "refusal_audit_global": "300/m",
     # Google/Microsoft refusals written to the audit trail, per client address.

@@ -413,16 +413,24 @@ def refuse(request: HttpRequest, ticket: str) -> None:
             sign_in.email, sign_in.binding_hash), ip=ip, agent=agent)
 
 
-def waiting_status(request: HttpRequest) -> WaitingStatus | None:
+def waiting_status(request: HttpRequest, *, polled: bool = False) -> WaitingStatus | None:
     """Return the state of the request this browser waits for, or None if it waits for none.
 
     The asking tab polls this every couple of seconds, so it reads one row by primary key
     and only the columns the state needs. It never tells anyone but the asking session
-    (whose "Check your inbox" page shows the number anyway) the number.
+    (whose "Check your inbox" page shows the number anyway) the number. ``polled`` (the
+    poll itself) counts against a limit per request when the limits live in Redis, where
+    counting costs no SQL; in the embedded database a count would be a write per poll,
+    more than the one read it guards. Raises ``RateLimited`` past it.
     """
     waiting = pending(request)
     if waiting is None:
         return None
+    if polled and settings.CONFIG.redis_url:
+        decision = ratelimit.hit("signin-status", str(waiting.sign_in_id),
+                                 settings.SIGNIN_RATE_LIMITS["status"])
+        if not decision.allowed:
+            raise RateLimited(decision.retry_after)
     sign_in = SignInRequest.objects.filter(pk=waiting.sign_in_id).only(*_STATUS_FIELDS).first()
     if sign_in is None:
         return None

@@ -139,7 +139,15 @@ def check_inbox_status(request: HttpRequest) -> JsonResponse:
     ``never_cache`` makes it ``no-store``: no cache on the way may keep one browser's answer
     for another. The number is never in it; only the page the asking session loads shows it.
     """
-    state = flow.waiting_status(request)
+    try:
+        state = flow.waiting_status(request, polled=True)
+    except RateLimitUnavailable:
+        return JsonResponse({"state": "unavailable", "final": False}, status=503)
+    except RateLimited as limited:
+        # The page's script waits and asks again; nothing about the request is said.
+        response = JsonResponse({"state": "later", "final": False}, status=429)
+        response["Retry-After"] = str(limited.retry_after)
+        return response
     if state is None:
         return JsonResponse({"state": "none", "message": problems.NOT_WAITING, "final": True},
                             status=404)
