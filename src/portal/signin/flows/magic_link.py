@@ -284,10 +284,19 @@ def open_link(request: HttpRequest, token: str, *, safe_method: bool = True,
     sign_in = _usable(sign_in, ip=ip, agent=agent, asker=asker)
     if safe_method and one_click and asker:
         return _redeem(request, sign_in, method="email", asker=True)
-    first = sign_in.opened_at is None and SignInRequest.objects.filter(
-        pk=sign_in.pk, opened_at__isnull=True).update(opened_at=now())
-    _audit_anonymous(Tag.LINK_OPENED, ip=ip, agent=agent, always=bool(first),
-                     email=sign_in.email, user=sign_in.user, sign_in_request=sign_in.pk)
+    fields: dict[str, Any] = {"email": sign_in.email, "user": sign_in.user,
+                              "sign_in_request": sign_in.pk}
+    first = False
+    if sign_in.opened_at is None:
+        # The first opening of a link is always recorded (one row per link, however many
+        # scanners follow), in one transaction with the mark that makes it the first.
+        with transaction.atomic():
+            first = SignInRequest.objects.filter(
+                pk=sign_in.pk, opened_at__isnull=True).update(opened_at=now()) == 1
+            if first:
+                record_event(Tag.LINK_OPENED, ip=ip, agent=agent, **fields)
+    if not first:
+        _audit_anonymous(Tag.LINK_OPENED, ip=ip, agent=agent, **fields)
     ticket = signing.dumps({"id": sign_in.pk, "hash": sign_in.token_hash}, salt=TICKET_SALT)
     return AwaitingConfirmation(ticket)
 
