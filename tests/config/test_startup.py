@@ -77,7 +77,10 @@ def test_production_mode_has_secure_cookies_and_hsts(tmp_path: Path) -> None:
     assert printed["SESSION_COOKIE_SAMESITE"] == "Lax"
     assert printed["X_FRAME_OPTIONS"] == "DENY"
     # Server-side sessions: signing out deletes the row, so a copied cookie dies too.
-    assert printed["SESSION_ENGINE"] == "django.contrib.sessions.backends.db"
+    assert printed["SESSION_ENGINE"] == "portal.core.session_store"
+    with_redis = _settings(tmp_path, **PRODUCTION, REDIS_URL="redis://127.0.0.1:6379/9")
+    # With Redis, the database rows stay the record and Redis serves them (decision 0020).
+    assert with_redis["SESSION_ENGINE"] == "portal.core.session_store_cached"
     # Only the configured host; no loopback names sneak in outside development.
     assert printed["ALLOWED_HOSTS"] == ["portal.example.com"]
     assert printed["CSRF_TRUSTED_ORIGINS"] == ["https://portal.example.com"]

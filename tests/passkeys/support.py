@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
+from portal.core import session_store
 from portal.core.clock import now
 from portal.passkeys.flows import METHOD, SESSION_PASSKEY_KEY
 from portal.passkeys.models import Passkey
@@ -32,7 +32,7 @@ def _passkey_of(user: Any) -> Passkey:
 
 def mark_passkey_session(session_key: str, user: Any) -> None:
     """Make the stored session ``session_key`` of ``user`` a passkey session."""
-    store = SessionStore(session_key=session_key)
+    store = session_store.store(session_key)  # the configured engine: Redis copy included
     store[SESSION_METHOD_KEY] = METHOD
     store.setdefault(SESSION_STARTED_KEY, now().timestamp())
     store[SESSION_PASSKEY_KEY] = _passkey_of(user).pk

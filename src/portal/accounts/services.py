@@ -112,16 +112,20 @@ def find_users(emails: list[str]) -> dict[str, User]:
 _LOOK_UP: Any = object()
 
 
-def eligibility(email: str, method: str, *, user: User | None = _LOOK_UP) -> Eligibility:
+def eligibility(email: str, method: str, *, known: User | None = None,
+                user: User | None = _LOOK_UP) -> Eligibility:
     """Decide whether ``email`` may sign in by ``method`` (email, google or microsoft).
 
     Active users whose organization allows the method may; so may a new address at a
-    verified domain of an organization that auto-joins. Everyone else may not. ``user``
-    is the person with this address (or None) when the caller already looked them up
-    with ``find_users``.
+    verified domain of an organization that auto-joins. Everyone else may not.
+    ``known`` is the person the caller already loaded in this request, with their
+    organization (``select_related("membership__organization")``): used, without a second
+    look-up, only while it still has this very address. ``user`` is the person with this
+    address, or None for nobody, when the caller looked a batch up with ``find_users``.
     """
+    address = normalize_email(email)
     if user is _LOOK_UP:
-        user = find_user(email)
+        user = known if known is not None and known.email == address else find_user(address)
     if user is not None:
         refusal = user.access_refusal()  # user_disabled, organization_disabled
         if refusal is not None:

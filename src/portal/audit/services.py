@@ -39,37 +39,15 @@ def _storable(value: Any) -> Any:
     return value
 
 
-def record_event(tag: Tag, *, request: HttpRequest | None = None, email: str = "",
-                 user: Any = None, organization: Any = None, ip: str | None = None,
-                 agent: str = "", reason: str = "", actor: Any = None,
-                 **detail: Any) -> AuthEvent:
-    """Write one audit event; callers run it inside the transaction of what it records.
+def event(tag: Tag, *, request: HttpRequest | None = None, email: str = "",
+          user: Any = None, organization: Any = None, ip: str | None = None,
+          agent: str = "", reason: str = "", actor: Any = None, **detail: Any) -> AuthEvent:
+    """Build one audit event, unsaved (``record_events`` writes several in one statement).
 
-    ``actor`` is the staff member who made an admin change, when there is one. Every event
-    passes here, so this is also where ``/metrics`` counts the ones it shows.
+    ``actor`` is the staff member who made an admin change, when there is one.
+    Its organization is ``user``'s unless given: pass users loaded with their organization
+    (``select_related("membership__organization")``), or this costs a query per row.
     """
-    event = new_event(tag, request=request, email=email, user=user,
-                      organization=organization, ip=ip, agent=agent, reason=reason,
-                      actor=actor, **detail)
-    event.save(force_insert=True)
-    # Counted in Redis when this transaction commits; no SQL of its own (portal.metrics).
-    counters.count_event(tag, detail)
-    return event
-
-
-def record_events(events: list[AuthEvent]) -> list[AuthEvent]:
-    """Write several events made by ``new_event`` in one statement (the mail worker's batches)."""
-    written = AuthEvent.objects.bulk_create(events)
-    for event in written:
-        counters.count_event(event.tag, event.detail)
-    return written
-
-
-def new_event(tag: Tag, *, request: HttpRequest | None = None, email: str = "",
-              user: Any = None, organization: Any = None, ip: str | None = None,
-              agent: str = "", reason: str = "", actor: Any = None,
-              **detail: Any) -> AuthEvent:
-    """Return the event ``record_event`` would write, unsaved."""
     if request is not None:
         ip = ip or client_ip(request)
         agent = agent or user_agent(request)
@@ -83,3 +61,23 @@ def new_event(tag: Tag, *, request: HttpRequest | None = None, email: str = "",
         user=user, organization=organization, ip=ip or None, user_agent=printable(agent[:400]),
         reason=printable(reason), detail=_storable(detail), actor=actor,
         actor_email=actor.email if actor is not None else "")
+
+
+def record_event(tag: Tag, **fields: Any) -> AuthEvent:
+    """Write one audit event; callers run it inside the transaction of what it records.
+
+    ``fields`` are those of ``event``. Every event passes here or through ``record_events``,
+    so these two are also where ``/metrics`` counts the ones it shows.
+    """
+    row = event(tag, **fields)
+    row.save(force_insert=True)
+    # Counted in Redis when this transaction commits; no SQL of its own (portal.metrics).
+    counters.count_event(row.tag, row.detail)
+    return row
+
+
+def record_events(*rows: AuthEvent) -> None:
+    """Write events built by ``event`` in one INSERT, in the caller's transaction."""
+    AuthEvent.objects.bulk_create(rows)
+    for row in rows:
+        counters.count_event(row.tag, row.detail)

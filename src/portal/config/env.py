@@ -73,8 +73,9 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("DATABASE_URL", f"sqlite:///{VAR_DIR / 'portal.sqlite3'}", "Database. "
              "`postgres://user@host:5432/name` in production.",
              shown="SQLite: `portal.sqlite3` in PORTAL_VAR_DIR"),
-    Variable("REDIS_URL", "", "Redis for rate limits and the cache. Unset: both live "
-             "in the database."),
+    Variable("REDIS_URL", "", "Redis for rate limits, the cache and a copy of each session "
+             "(pages read sessions from it; the database keeps them). Unset: all live in "
+             "the database."),
     Variable("PORTAL_BASE_URL", "http://127.0.0.1:8000", "Public address of the portal, used "
              "in emails and OpenID redirect URIs. Must be `https://` when PORTAL_DEBUG is off."),
     Variable("PORTAL_ALLOW_INSECURE_HTTP", "false", "Lets production mode start with an "

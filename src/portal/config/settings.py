@@ -100,7 +100,9 @@ else:
                           "LOCATION": "portal_cache"}}
 
 # Server-side sessions in the database: a sign-out deletes the row, so a copied cookie dies too.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# With Redis, a copy there serves every page without a query (decision 0020).
+SESSION_ENGINE = ("portal.core.session_store_cached" if CONFIG.redis_url
+                  else "portal.core.session_store")
 SESSION_COOKIE_AGE = CONFIG.session_max_seconds
 SESSION_IDLE_SECONDS = CONFIG.session_idle_seconds
 # Sensitive actions (ending other sessions, staff admin changes) need a sign-in this recent.
@@ -223,6 +225,9 @@ SIGNIN_RATE_LIMITS = {
     "code_address": "10/1d", "code_global": "300/h",
     # Audit rows written for cookie-less link loads, per client address.
     "link_audit_ip": "30/15m",
+    # Polls of the asking tab's status, per sign-in request: twice the page's own pace
+    # (one every 2 seconds), so a second tab fits and a script cannot hammer it (with Redis).
+    "status": "60/m",
     # Audit rows of refused link requests: per address and per client address, and overall.
     "refusal_audit": "20/15m", "refusal_audit_global": "300/m",
     # Google/Microsoft refusals written to the audit trail, per client address.

@@ -9,9 +9,23 @@ way (``attachment_for``): through the request, so through the scope.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Max, QuerySet
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    Q,
+    QuerySet,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import RowNumber
 
 from portal.accounts.models import Organization, User
 from portal.core.clock import now
@@ -67,6 +81,39 @@ def open_requests(queryset: QuerySet[ServiceRequest]) -> QuerySet[ServiceRequest
 
 def closed_requests(queryset: QuerySet[ServiceRequest]) -> QuerySet[ServiceRequest]:
     return queryset.filter(status__in=CLOSED_STATUSES)
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What the portal home shows of the visible requests."""
+
+    open_requests: Sequence[ServiceRequest]  # the newest ``open_limit`` open ones
+    open_count: int  # all open ones
+    recent_closed: Sequence[ServiceRequest]  # the newest ``closed_limit`` closed ones
+
+
+def overview(queryset: QuerySet[ServiceRequest], *, open_limit: int,
+             closed_limit: int) -> Overview:
+    """Return the home page's lists and count of ``queryset`` in one query.
+
+    Each request is numbered within its group (open or closed), newest first, by a window
+    function; the rows within each group's limit come back, each carrying its group's size.
+    """
+    is_open = Q(status__in=OPEN_STATUSES)
+    rows = list(
+        queryset.filter(is_open | Q(status__in=CLOSED_STATUSES))
+        .annotate(in_open=Case(When(is_open, then=Value(True)), default=Value(False),
+                               output_field=BooleanField()))
+        .annotate(place=Window(RowNumber(), partition_by=[F("in_open")],
+                               order_by=[F("updated_at").desc(), F("id").desc()]),
+                  group_size=Window(Count("pk"), partition_by=[F("in_open")]),
+                  shown=Case(When(is_open, then=Value(open_limit)), default=Value(closed_limit),
+                             output_field=IntegerField()))
+        .filter(place__lte=F("shown")).order_by("-updated_at", "-id"))
+    open_rows = [row for row in rows if row.in_open]
+    return Overview(open_requests=open_rows,
+                    open_count=open_rows[0].group_size if open_rows else 0,
+                    recent_closed=[row for row in rows if not row.in_open])
 
 
 def get_request(user: User, number: int) -> ServiceRequest:

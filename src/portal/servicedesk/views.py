@@ -41,12 +41,13 @@ def home(request: HttpRequest) -> HttpResponse:
     help_links = [a for slug in SIGN_IN_ARTICLES if (a := articles.find(slug)) is not None]
     if org is None:
         return render(request, "servicedesk/no_organization.html", {"help_links": help_links})
-    visible = services.requests_for(user)
+    shown = services.overview(services.requests_for(user), open_limit=HOME_OPEN_LIMIT,
+                              closed_limit=HOME_RECENT_CLOSED)
     return render(request, "servicedesk/home.html", {
         "organization": org,
-        "open_requests": services.open_requests(visible)[:HOME_OPEN_LIMIT],
-        "open_count": services.open_requests(visible).count(),
-        "recent_closed": services.closed_requests(visible)[:HOME_RECENT_CLOSED],
+        "open_requests": shown.open_requests,
+        "open_count": shown.open_count,
+        "recent_closed": shown.recent_closed,
         "help_links": help_links,
     })
 

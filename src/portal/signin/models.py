@@ -34,6 +34,11 @@ class SignInRequestQuerySet(models.QuerySet["SignInRequest"]):
     def for_address(self, email: str) -> SignInRequestQuerySet:
         return self.filter(email=email)
 
+    def with_person(self) -> SignInRequestQuerySet:
+        """Requests with their person, membership and organization in the same query:
+        eligibility and every audit row read them (the person may be None)."""
+        return self.select_related("user__membership__organization")
+
     def open(self, moment: datetime | None = None) -> SignInRequestQuerySet:
         """Requests whose link could still sign someone in: not used, refused, replaced,
         revoked or expired (rule 4). ``moment`` defaults to now.

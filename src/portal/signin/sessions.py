@@ -8,12 +8,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import auth
-from django.contrib.sessions.models import Session
 from django.http import HttpRequest
 
 from portal.accounts.models import User
 from portal.audit.services import record_event
 from portal.audit.tags import Tag
+from portal.core import session_store
 from portal.core.clock import now
 from portal.signin.models import UserSession
 
@@ -61,7 +61,7 @@ def end_other_session(user: User, session_id: int, *, keep_key: str | None = Non
     row = UserSession.objects.filter(user=user, pk=session_id, ended_at__isnull=True).first()
     if row is None or (keep_key and row.session_key == keep_key):
         return False
-    Session.objects.filter(session_key=row.session_key).delete()
+    session_store.end(row.session_key)
     row.ended_at = now()
     row.save(update_fields=["ended_at"])
     record_event(Tag.SESSION_ENDED, user=user, session_id=row.pk, method=row.method)
@@ -91,9 +91,7 @@ def active_sessions(user: User) -> list[UserSession]:
                                            last_seen_at__gt=idle_cutoff,
                                            created_at__gt=age_cutoff))
     # Only this user's keys are looked up: the session table holds everyone's.
-    live = set(Session.objects.filter(session_key__in=[row.session_key for row in rows],
-                                      expire_date__gt=current)
-               .values_list("session_key", flat=True))
+    live = session_store.live([row.session_key for row in rows])
     return [row for row in rows if row.session_key in live]
 
 
@@ -108,7 +106,7 @@ def end_all_sessions(user_ids: Sequence[int], *, reason: str) -> dict[int, int]:
     moment = now()
     rows = list(UserSession.objects.filter(user_id__in=user_ids, ended_at__isnull=True)
                 .values_list("pk", "user_id", "session_key"))
-    Session.objects.filter(session_key__in=[key for _, _, key in rows]).delete()
+    session_store.end(*(key for _, _, key in rows))
     UserSession.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(ended_at=moment)
     ended = Counter(user_id for _, user_id, _ in rows)
     for user in User.objects.filter(pk__in=user_ids).select_related("membership__organization"):

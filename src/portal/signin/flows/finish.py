@@ -24,6 +24,7 @@ providers before calling it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib import auth
@@ -31,7 +32,9 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from portal.accounts.models import User
-from portal.audit.services import record_event
+from portal.audit.models import AuthEvent
+from portal.audit.services import event as audit_event
+from portal.audit.services import record_events
 from portal.audit.tags import Tag
 from portal.core.clock import now
 from portal.core.http import client_ip, user_agent
@@ -41,11 +44,13 @@ from portal.signin.sessions import BACKEND, SESSION_METHOD_KEY, SESSION_STARTED_
 
 
 def finish_sign_in(request: HttpRequest, user: User, method: str, *, event: Tag,
-                   **detail: Any) -> UserSession:
+                   also: Sequence[AuthEvent] = (), **detail: Any) -> UserSession:
     """Sign ``user`` in on this browser by ``method``; return the new session's row.
 
     ``event`` is the audit tag of the success (``signin:link:redeemed``,
-    ``signin:oidc:succeeded``, …); ``detail`` goes into that row.
+    ``signin:oidc:succeeded``, …); ``detail`` goes into that row. ``also`` are audit rows
+    the caller built (``audit.services.event``) to be written with it, in one statement.
+    ``user`` should come with its organization loaded (the audit row names it).
     """
     started = now()
     with transaction.atomic():
@@ -63,13 +68,16 @@ def finish_sign_in(request: HttpRequest, user: User, method: str, *, event: Tag,
         request.session[SESSION_STARTED_KEY] = started.timestamp()
         request.session[SESSION_METHOD_KEY] = method
         # Saved here, not at the end of the response: the session that carries the login
-        # commits with its "Your sessions" row and its audit row, or not at all.
+        # commits with its "Your sessions" row and its audit row, or not at all. Unchanged
+        # since, it is not written again at the end (``portal.core.session_store``).
         request.session.save()
-        User.objects.filter(pk=user.pk).update(last_sign_in_method=method)
-        user.last_sign_in_method = method
+        # One UPDATE for both (Django's own last_login receiver is disconnected, apps.py).
+        User.objects.filter(pk=user.pk).update(last_sign_in_method=method, last_login=started)
+        user.last_sign_in_method, user.last_login = method, started
         SignInRequest.objects.revoke_open(user.email, started)
         device = devices.remember_device(request, user.email)
-        record_event(event, request=request, user=user, method=method, **detail)
+        record_events(*also, audit_event(event, request=request, user=user, method=method,
+                                         **detail))
         signals.signed_in.send(sender=User, request=request, user=user, method=method,
                                device=device)
         return UserSession.objects.create(

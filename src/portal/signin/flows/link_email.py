@@ -22,12 +22,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.template.loader import get_template
 from django.urls import reverse
 from django.utils.html import strip_spaces_between_tags
 
+from portal.accounts.models import User
 from portal.accounts.services import eligibility, find_users
-from portal.audit.services import new_event, record_event, record_events
+from portal.audit.services import event as audit_event
+from portal.audit.services import record_event, record_events
 from portal.audit.tags import Tag
 from portal.core.clock import now
 from portal.core.http import describe_agent
@@ -37,15 +40,56 @@ from portal.mail.renderers import Cancel, Rendered
 from portal.signin import tokens
 from portal.signin.errors import LinkExpired
 from portal.signin.flows.magic_link import MIN_LIFE_ON_SEND
-from portal.signin.models import SignInRequest
+from portal.signin.models import SignInRequest, SignInRequestQuerySet
+
+# What ``render`` learnt, kept on the message object the worker hands to ``delivered`` and
+# ``failed`` of the same attempt, so they write their row and audit row without reading
+# the request again: (request id, address, person with their organization loaded).
+_FACTS = "_signin_link_facts"
+
+
+def _requests_of(message: OutboundMessage) -> SignInRequestQuerySet:
+    # Requests name their message; messages queued before that (payload only) still work.
+    pk = message.payload.get("sign_in_request")
+    return SignInRequest.objects.filter(pk=pk) if pk else SignInRequest.objects.filter(
+        message_id=message.pk)
+
+
+def _requests_for(messages: Sequence[OutboundMessage],
+                  queryset: SignInRequestQuerySet) -> dict[int, SignInRequest]:
+    """Return the sign-in request of each message, by message id, in one query (id order).
+
+    Requests name their message; messages queued before that carry the request's id in
+    their payload, and are still found.
+    """
+    by_payload = {message.payload.get("sign_in_request"): message.pk for message in messages
+                  if message.payload.get("sign_in_request")}
+    ids = [message.pk for message in messages]
+    found: dict[int, SignInRequest] = {}
+    for sign_in in queryset.filter(Q(message_id__in=ids) | Q(pk__in=list(by_payload))
+                                   ).order_by("pk"):
+        message_pk = sign_in.message_id if sign_in.message_id in ids else by_payload.get(
+            sign_in.pk)
+        if message_pk is not None:
+            found[message_pk] = sign_in
+    return found
 
 
 def _sign_in_of(message: OutboundMessage) -> SignInRequest:
-    pk = message.payload.get("sign_in_request")
-    sign_in = SignInRequest.objects.select_for_update().filter(pk=pk).first()
+    sign_in = _requests_of(message).select_for_update().first()
     if sign_in is None:
         raise Cancel("sign_in_request_missing")
     return sign_in
+
+
+def _facts_of(message: OutboundMessage) -> tuple[int, str, User | None]:
+    facts: tuple[int, str, User | None] | None = getattr(message, _FACTS, None)
+    if facts is None:  # not rendered by this process (the hooks are called alone)
+        sign_in = _requests_of(message).with_person().first()
+        if sign_in is None:
+            raise Cancel("sign_in_request_missing")
+        facts = (sign_in.pk, sign_in.email, sign_in.user)
+    return facts
 
 
 def _secrets_of(sign_in: SignInRequest) -> tuple[str, str]:
@@ -85,6 +129,7 @@ class LinkEmail:
             if refusal is None:
                 token, code = _secrets_of(sign_in)
                 sign_in.save(update_fields=["link_seed", "token_hash", "code_hmac", "user"])
+                setattr(message, _FACTS, (sign_in.pk, sign_in.email, sign_in.user))
         if refusal is not None:
             raise refusal
         return render_link_email(sign_in, token, code)
@@ -100,14 +145,13 @@ class LinkEmail:
         request that gets a link stored in one statement; refusals are recorded as
         ``render`` records them, each before its ``Cancel`` is returned.
         """
-        wanted = {message.pk: message.payload.get("sign_in_request") for message in messages}
-        found = {sign_in.pk: sign_in for sign_in in SignInRequest.objects.select_for_update()
-                 .filter(pk__in=[pk for pk in wanted.values() if pk]).order_by("pk")}
+        found = _requests_for(messages, SignInRequest.objects.select_for_update())
         people = find_users([sign_in.email for sign_in in found.values()])
         results: dict[int, Rendered | Cancel] = {}
         minted: list[tuple[int, SignInRequest, str, str]] = []
-        for message_pk, sign_in_pk in wanted.items():
-            sign_in = found.get(sign_in_pk)
+        for message in messages:
+            message_pk = message.pk
+            sign_in = found.get(message_pk)
             if sign_in is None:
                 results[message_pk] = Cancel("sign_in_request_missing")
                 continue
@@ -163,40 +207,37 @@ class LinkEmail:
         return None
 
     def delivered(self, message: OutboundMessage) -> None:
+        pk, email, user = _facts_of(message)
         with transaction.atomic():
-            sign_in = _sign_in_of(message)
-            sign_in.delivery = SignInRequest.Delivery.SENT
-            sign_in.sent_at = now()
-            sign_in.save(update_fields=["delivery", "sent_at"])
-            record_event(Tag.LINK_SENT, email=sign_in.email, user=sign_in.user,
-                         sign_in_request=sign_in.pk, message_id=message.message_id)
+            SignInRequest.objects.filter(pk=pk).update(
+                delivery=SignInRequest.Delivery.SENT, sent_at=now())
+            record_event(Tag.LINK_SENT, email=email, user=user, sign_in_request=pk,
+                         message_id=message.message_id)
 
     def delivered_many(self, messages: Sequence[OutboundMessage]) -> None:
         """``delivered`` for a batch: one update of the requests, one insert of the events."""
-        wanted = [message.payload.get("sign_in_request") for message in messages]
         cache = self.__dict__.get("_rendered", {})
         found: dict[int, SignInRequest] = {}
         for message in messages:
             sign_in = cache.pop(message.pk, None)
-            if sign_in is not None and sign_in.pk == message.payload.get("sign_in_request"):
-                found[sign_in.pk] = sign_in  # rendered by this process, person loaded
-        missing = [pk for pk in wanted if pk and pk not in found]
+            if sign_in is not None:
+                found[message.pk] = sign_in  # rendered by this process, person loaded
+        missing = [message for message in messages if message.pk not in found]
         if missing:
-            found.update({sign_in.pk: sign_in for sign_in in SignInRequest.objects
-                          .select_related("user__membership__organization")
-                          .filter(pk__in=missing)})
+            found.update(_requests_for(missing, SignInRequest.objects.select_related(
+                "user__membership__organization")))
         moment = now()
-        SignInRequest.objects.filter(pk__in=list(found)).update(
+        SignInRequest.objects.filter(pk__in=[s.pk for s in found.values()]).update(
             delivery=SignInRequest.Delivery.SENT, sent_at=moment)
         events = []
-        for message, pk in zip(messages, wanted, strict=True):
-            sign_in = found.get(pk)
+        for message in messages:
+            sign_in = found.get(message.pk)
             if sign_in is None:
                 continue
-            events.append(new_event(Tag.LINK_SENT, email=sign_in.email, user=sign_in.user,
+            events.append(audit_event(Tag.LINK_SENT, email=sign_in.email, user=sign_in.user,
                                     sign_in_request=sign_in.pk,
                                     message_id=message.message_id))
-        record_events(events)
+        record_events(*events)
 
     def expired(self, message: OutboundMessage) -> None:
         sign_in = _sign_in_of(message)
@@ -204,13 +245,12 @@ class LinkEmail:
                      sign_in_request=sign_in.pk)
 
     def failed(self, message: OutboundMessage, error: str) -> None:
+        pk, email, user = _facts_of(message)
         with transaction.atomic():
-            sign_in = _sign_in_of(message)
-            sign_in.delivery = SignInRequest.Delivery.UNDELIVERED
-            sign_in.save(update_fields=["delivery"])
-            record_event(Tag.LINK_DELIVERY_FAILED, email=sign_in.email, user=sign_in.user,
-                         reason="delivery_failed", sign_in_request=sign_in.pk,
-                         error=error[:500])
+            SignInRequest.objects.filter(pk=pk).update(
+                delivery=SignInRequest.Delivery.UNDELIVERED)
+            record_event(Tag.LINK_DELIVERY_FAILED, email=email, user=user,
+                         reason="delivery_failed", sign_in_request=pk, error=error[:500])
 
 
 def render_link_email(sign_in: SignInRequest, token: str, code: str) -> Rendered:

@@ -44,6 +44,7 @@ from django.db.models import F
 from django.http import HttpRequest
 
 from portal.accounts.services import clean_email, eligibility, join_on_sign_in
+from portal.audit.services import event as audit_event
 from portal.audit.services import record_event
 from portal.audit.tags import Tag
 from portal.core import ratelimit
@@ -228,22 +229,23 @@ def request_link(request: HttpRequest, *, email: str, next_url: str = "/") -> Re
     with transaction.atomic():
         # Only the latest email works (rule 4): a queued older one is never sent.
         SignInRequest.objects.supersede_open(address, moment)
+        # The message first, so the request is written once, naming it; the renderer finds
+        # the request by its message (``link_email``).
+        message = enqueue(to=address, kind="signin_link", renderer=RENDERER, payload={},
+                          not_after=expires_at - MIN_LIFE_ON_SEND)
         sign_in = SignInRequest.objects.create(
             email=address, created_at=moment, expires_at=expires_at,
             binding_hash=tokens.hash_binding(binding), next_url=safe_next(next_url),
-            ip=ip or None, user_agent=agent,
+            ip=ip or None, user_agent=agent, message=message,
             # Every request gets a number, whoever the address is (rule 1).
             approval_number=tokens.generate_number())
-        sign_in.message = enqueue(
-            to=address, kind="signin_link", renderer=RENDERER,
-            payload={"sign_in_request": sign_in.pk},
-            not_after=expires_at - MIN_LIFE_ON_SEND)
-        sign_in.save(update_fields=["message"])
         record_event(Tag.LINK_REQUESTED, email=address, ip=ip, agent=agent,
                      sign_in_request=sign_in.pk)
-    request.session[PENDING_KEY] = {"email": address, "id": sign_in.pk,
-                                    "requested_at": moment.timestamp(),
-                                    "expires_at": expires_at.timestamp()}
+        request.session[PENDING_KEY] = {"email": address, "id": sign_in.pk,
+                                        "requested_at": moment.timestamp(),
+                                        "expires_at": expires_at.timestamp()}
+        # Saved in this transaction; unchanged, the middleware does not write it again.
+        request.session.save()
     return Requested(address, expires_at, binding)
 
 
@@ -283,10 +285,19 @@ def open_link(request: HttpRequest, token: str, *, safe_method: bool = True,
     sign_in = _usable(sign_in, ip=ip, agent=agent, asker=asker)
     if safe_method and one_click and asker:
         return _redeem(request, sign_in, method="email", asker=True)
-    first = SignInRequest.objects.filter(pk=sign_in.pk, opened_at__isnull=True).update(
-        opened_at=now())
-    _audit_anonymous(Tag.LINK_OPENED, ip=ip, agent=agent, always=bool(first),
-                     email=sign_in.email, user=sign_in.user, sign_in_request=sign_in.pk)
+    fields: dict[str, Any] = {"email": sign_in.email, "user": sign_in.user,
+                              "sign_in_request": sign_in.pk}
+    first = False
+    if sign_in.opened_at is None:
+        # The first opening of a link is always recorded (one row per link, however many
+        # scanners follow), in one transaction with the mark that makes it the first.
+        with transaction.atomic():
+            first = SignInRequest.objects.filter(
+                pk=sign_in.pk, opened_at__isnull=True).update(opened_at=now()) == 1
+            if first:
+                record_event(Tag.LINK_OPENED, ip=ip, agent=agent, **fields)
+    if not first:
+        _audit_anonymous(Tag.LINK_OPENED, ip=ip, agent=agent, **fields)
     ticket = signing.dumps({"id": sign_in.pk, "hash": sign_in.token_hash}, salt=TICKET_SALT)
     return AwaitingConfirmation(ticket)
 
@@ -302,7 +313,7 @@ def opened_request(request: HttpRequest, ticket: str) -> SignInRequest:
         _audit_anonymous(Tag.LINK_UNKNOWN, ip=ip, agent=agent, reason="bad_ticket")
         raise LinkUnknown() from None
     # Matched by hash too: if the email was sent again since, that secret no longer exists.
-    sign_in = SignInRequest.objects.select_related("user").filter(
+    sign_in = SignInRequest.objects.with_person().filter(
         pk=pk, token_hash=token_hash).exclude(token_hash="").first()
     return _usable(sign_in, ip=ip, agent=agent)
 
@@ -319,7 +330,7 @@ def same_browser_only(sign_in: SignInRequest) -> bool:
     The organization is the one the address would sign in to: the person's own, or, for a
     first sign-in by auto-join, the one owning the verified domain.
     """
-    organization = eligibility(sign_in.email, "email").organization
+    organization = eligibility(sign_in.email, "email", known=sign_in.user).organization
     return bool(organization is not None and organization.strict_same_browser)
 
 
@@ -412,16 +423,24 @@ def refuse(request: HttpRequest, ticket: str) -> None:
             sign_in.email, sign_in.binding_hash), ip=ip, agent=agent)
 
 
-def waiting_status(request: HttpRequest) -> WaitingStatus | None:
+def waiting_status(request: HttpRequest, *, polled: bool = False) -> WaitingStatus | None:
     """Return the state of the request this browser waits for, or None if it waits for none.
 
     The asking tab polls this every couple of seconds, so it reads one row by primary key
     and only the columns the state needs. It never tells anyone but the asking session
-    (whose "Check your inbox" page shows the number anyway) the number.
+    (whose "Check your inbox" page shows the number anyway) the number. ``polled`` (the
+    poll itself) counts against a limit per request when the limits live in Redis, where
+    counting costs no SQL; in the embedded database a count would be a write per poll,
+    more than the one read it guards. Raises ``RateLimited`` past it.
     """
     waiting = pending(request)
     if waiting is None:
         return None
+    if polled and settings.CONFIG.redis_url:
+        decision = ratelimit.hit("signin-status", str(waiting.sign_in_id),
+                                 settings.SIGNIN_RATE_LIMITS["status"])
+        if not decision.allowed:
+            raise RateLimited(decision.retry_after)
     sign_in = SignInRequest.objects.filter(pk=waiting.sign_in_id).only(*_STATUS_FIELDS).first()
     if sign_in is None:
         return None
@@ -514,7 +533,7 @@ def _find(token: str, *, ip: str, agent: str) -> SignInRequest:
     """Return the request behind ``token`` (usable or not), or raise ``LinkUnknown``."""
     sign_in = None
     if tokens.looks_like_token(token):
-        sign_in = SignInRequest.objects.select_related("user").filter(
+        sign_in = SignInRequest.objects.with_person().filter(
             token_hash=tokens.hash_token(token)).first()
     if sign_in is None:
         _audit_anonymous(Tag.LINK_UNKNOWN, ip=ip, agent=agent, reason="unknown")
@@ -526,7 +545,7 @@ def _asked_here(request: HttpRequest) -> tuple[SignInRequest | None, bool]:
     """Return the request this browser's session waits for, and whether this is the
     browser that asked for it (its binding cookie matches; rule 6)."""
     waiting = pending(request)
-    sign_in = (SignInRequest.objects.select_related("user").filter(
+    sign_in = (SignInRequest.objects.with_person().filter(
         pk=waiting.sign_in_id).first() if waiting else None)
     binding = tokens.clean_binding(request.COOKIES.get(settings.SIGNIN_BINDING_COOKIE))
     return sign_in, sign_in is not None and tokens.holds_binding(binding, sign_in.binding_hash)
@@ -605,7 +624,7 @@ def _redeem(request: HttpRequest, sign_in: SignInRequest, *, method: str,
     Eligibility is checked again: the person may have been disabled since the email left.
     """
     ip, agent = client_ip(request), user_agent(request)
-    verdict = eligibility(sign_in.email, "email")
+    verdict = eligibility(sign_in.email, "email", known=sign_in.user)
     if not verdict.allowed:
         record_event(Tag.LINK_DECLINED, email=sign_in.email, user=verdict.user,
                      organization=verdict.organization, ip=ip, agent=agent,
@@ -630,13 +649,14 @@ def _redeem(request: HttpRequest, sign_in: SignInRequest, *, method: str,
                 assert verdict.organization is not None
                 user = join_on_sign_in(sign_in.email, verdict.organization)
                 SignInRequest.objects.filter(pk=sign_in.pk).update(user=user)
-            if not asker:
-                record_event(Tag.LINK_CONFIRMED, email=sign_in.email, user=user, ip=ip,
-                             agent=agent, sign_in_request=sign_in.pk)
-            finish_sign_in(request, user, method, event=Tag.LINK_REDEEMED,
+            confirmed = [] if asker else [audit_event(
+                Tag.LINK_CONFIRMED, email=sign_in.email, user=user, ip=ip, agent=agent,
+                sign_in_request=sign_in.pk)]
+            # Gone before finish_sign_in saves the session, so it is saved once.
+            request.session.pop(PENDING_KEY, None)
+            finish_sign_in(request, user, method, event=Tag.LINK_REDEEMED, also=confirmed,
                            email=sign_in.email, sign_in_request=sign_in.pk,
                            same_browser=asker)
     if refusal is not None:
         raise refusal  # raised outside the block, so the audit row of the refusal is kept
-    request.session.pop(PENDING_KEY, None)
     return SignedIn(sign_in.email, safe_next(sign_in.next_url))

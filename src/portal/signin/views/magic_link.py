@@ -139,7 +139,15 @@ def check_inbox_status(request: HttpRequest) -> JsonResponse:
     ``never_cache`` makes it ``no-store``: no cache on the way may keep one browser's answer
     for another. The number is never in it; only the page the asking session loads shows it.
     """
-    state = flow.waiting_status(request)
+    try:
+        state = flow.waiting_status(request, polled=True)
+    except RateLimitUnavailable:
+        return JsonResponse({"state": "unavailable", "final": False}, status=503)
+    except RateLimited as limited:
+        # The page's script waits and asks again; nothing about the request is said.
+        response = JsonResponse({"state": "later", "final": False}, status=429)
+        response["Retry-After"] = str(limited.retry_after)
+        return response
     if state is None:
         # 200, not 404: a poll already in flight when the tab signed in (or moved on) finds
         # nothing waiting, which is an answer, not an error for the browser's console.

@@ -62,7 +62,11 @@
     polls -= 1;
     fetch(url, {credentials: "same-origin", cache: "no-store",
                 headers: {"Accept": "application/json"}})
-      .then(function (response) { return response.json(); })
+      .then(function (response) {
+        // Too many polls (429) or the limiter down (503): wait, then ask again, as below.
+        if (response.status === 429 || response.status === 503) throw new Error("later");
+        return response.json();
+      })
       .then(function (status) {
         show(status.state, status.message);
         if (status.state === "approved" && !submitted) {
