@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -7,6 +8,8 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from portal.accounts.models import MicrosoftTenant, Organization, OrganizationDomain, User
+from portal.core.clock import now
+from portal.signin.models import UserSession
 from tests.accounts.conftest import client_for
 from tests.factories import make_org, make_user
 
@@ -106,11 +109,17 @@ def test_admin_sign_out_uses_the_portal_sign_out(staff_client):
 
 def test_user_list_shows_organization_and_sign_in_method(staff_client, northwind):
     alice = make_user("alice@northwind.example", northwind, full_name="Alice Moreno")
-    alice.last_sign_in_method = "google"
-    alice.save()
+    make_user("bob@northwind.example", northwind)
+    # The latest "Your sessions" row is the person's last sign-in.
+    UserSession.objects.create(user=alice, session_key="older", method="email",
+                               created_at=now() - timedelta(days=2),
+                               last_seen_at=now() - timedelta(days=2))
+    UserSession.objects.create(user=alice, session_key="newer", method="google",
+                               created_at=now(), last_seen_at=now())
     page = staff_client.get(reverse("admin:accounts_user_changelist")).content.decode()
     assert "alice@northwind.example" in page and "Northwind Logistics" in page
-    assert "google" in page
+    assert "(Google)" in page and "(Email link)" not in page
+    assert "never" in page  # Bob has not signed in
 
 
 def test_user_search_finds_by_email(staff_client, northwind):

@@ -188,11 +188,13 @@ def test_the_upsert_calls_a_browser_new_exactly_once(alice) -> None:
     from portal.core.clock import now
     from portal.notifications.browsers import record_browser
 
-    first = record_browser(alice, "device-1", now())
-    again = record_browser(alice, "device-1", now())
-    assert first[1] is True and again == (first[0], False)
-    assert KnownBrowser.objects.get(pk=first[0]).sign_ins == 2
-    assert record_browser(alice, "device-2", now())[1] is True
+    # (new, others): the first browser is new with no others; again, it is known.
+    assert record_browser(alice, "device-1", now()) == (True, False)
+    assert record_browser(alice, "device-1", now()) == (False, False)
+    assert KnownBrowser.objects.get(user=alice).sign_ins == 2
+    # A second browser is new, and the person has another one: this is the notice case.
+    assert record_browser(alice, "device-2", now()) == (True, True)
+    assert record_browser(alice, "device-2", now()) == (False, True)
 
 
 def test_staff_of_no_organization_always_get_the_notice(db, rf) -> None:

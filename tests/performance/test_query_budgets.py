@@ -39,15 +39,19 @@ BACKEND = "portal.accounts.backends.PasswordlessBackend"
 LIMITS_IN_DATABASE = not settings.CONFIG.redis_url
 LIMITER = 3 if LIMITS_IN_DATABASE else 0
 REQUEST_POST = 8 if LIMITS_IN_DATABASE else 7
-WORKER_PER_MESSAGE = 4
+# One email alone (the worst case: at 8:40 a claim takes a batch and the per-message cost
+# falls to under 2): the claim, the request locked, the person, the minted hashes, "sent",
+# the attempt row, the request's delivery and its audit row. SQLite has no UPDATE ... FROM
+# ... RETURNING claim, so its claim is a SELECT and an UPDATE.
+WORKER_PER_MESSAGE = 9 if LIMITS_IN_DATABASE else 8
 CONFIRM_PAGE = 3
-CONFIRM_POST = 7
+CONFIRM_POST = 8  # 7, and the new-browser notice's one upsert (notifications.browsers)
 ONE_CLICK_GET = 8
 SIGNED_IN_PAGE = 3
-WHOLE_SIGN_IN = 24
-# The worker's own statements (claim, subject, result, attempt) belong to branch
-# ``worker``; until it lands the worker's share is measured against this instead.
-WORKER_TODAY = 11
+# The issue's 24, on the production path (PostgreSQL + Redis). The embedded default pays
+# three statements for the database rate-limit check and one for its two-step claim, and
+# saves the NOTIFY that only PostgreSQL sends: 27.
+WHOLE_SIGN_IN = 27 if LIMITS_IN_DATABASE else 24
 
 _CONTROL = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT)\b", re.I)
 _READ = re.compile(r"^\s*SELECT\b", re.I)
@@ -133,7 +137,7 @@ def test_request_post(alice: Any, measure: Any) -> None:
 
 def test_worker_per_message(alice: Any, smtp: Any, measure: Any) -> None:
     ask(Client(), ALICE)
-    with measure(WORKER_TODAY):
+    with measure(WORKER_PER_MESSAGE):
         assert deliver_due() == 1
     _token_of(smtp)
 
@@ -190,15 +194,6 @@ def _whole_sign_in(smtp: Any, measure: Any, budget: int) -> None:
     assert other.get("/requests/").status_code == 200
 
 
-def test_whole_sign_in_with_todays_worker(alice: Any, smtp: Any, measure: Any) -> None:
-    """Ask, the worker sends, the link opened elsewhere, confirmed: the four steps together,
-    with the worker as it is on this branch."""
-    _whole_sign_in(smtp, measure, WHOLE_SIGN_IN - WORKER_PER_MESSAGE + WORKER_TODAY
-                   + (REQUEST_POST - 7))
-
-
-@pytest.mark.xfail(strict=True, reason="the worker's own statements are cut on branch "
-                   "'worker'; once merged this passes, and strict xfail says to drop this mark")
 def test_whole_sign_in(alice: Any, smtp: Any, measure: Any) -> None:
     """The four steps against the issue's budget of 24, worker included."""
     _whole_sign_in(smtp, measure, WHOLE_SIGN_IN)

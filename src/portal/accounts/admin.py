@@ -21,7 +21,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.models import Group
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -36,6 +36,9 @@ from portal.accounts.models import (
     User,
 )
 from portal.accounts.services import InvalidEmail, clean_email, may_change_account
+from portal.core.moments import format_moment
+from portal.core.templatetags.portal_tags import sign_in_method
+from portal.signin.models import UserSession
 
 # A DNS name: labels of letters, digits and inner hyphens, at least one dot.
 _DOMAIN_RE = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
@@ -299,11 +302,11 @@ class UserMembershipInline(MembershipInline):
 class UserAdmin(GuardedAccountAdmin):
     form = UserAdminForm
     list_display = ["email", "full_name", "organization_name", "is_active", "is_staff",
-                    "last_login", "last_sign_in_method"]
-    list_filter = ["is_active", "is_staff", "last_sign_in_method", "membership__organization"]
+                    "last_sign_in"]
+    list_filter = ["is_active", "is_staff", "membership__organization"]
     search_fields = ["email", "full_name", "membership__organization__name"]
     ordering = ["email"]
-    readonly_fields = ["last_login", "last_sign_in_method", "date_joined"]
+    readonly_fields = ["last_sign_in", "date_joined"]
     filter_horizontal = ["groups", "user_permissions"]
     inlines = [UserMembershipInline]
     fieldsets = [
@@ -313,7 +316,7 @@ class UserAdmin(GuardedAccountAdmin):
                                    "everywhere at once and stops every sign-in method; "
                                    "turning them back on revives no old session. Staff may "
                                    "use this admin. Only superusers change staff accounts."}),
-        ("Sign-in history", {"fields": ["last_login", "last_sign_in_method", "date_joined"]}),
+        ("Sign-in history", {"fields": ["last_sign_in", "date_joined"]}),
         ("Admin permissions", {"fields": ["groups", "user_permissions"],
                                "classes": ["collapse"]}),
     ]
@@ -322,7 +325,18 @@ class UserAdmin(GuardedAccountAdmin):
         return obj
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
-        return super().get_queryset(request).select_related("membership__organization")
+        # The latest "Your sessions" row says when and how the person last signed in.
+        latest = UserSession.objects.filter(user=OuterRef("pk")).order_by("-created_at")
+        return (super().get_queryset(request).select_related("membership__organization")
+                .annotate(last_sign_in_at=Subquery(latest.values("created_at")[:1]),
+                          last_sign_in_by=Subquery(latest.values("method")[:1])))
+
+    @admin.display(description="last sign-in", ordering="last_sign_in_at")
+    def last_sign_in(self, obj: Any) -> str:
+        moment = getattr(obj, "last_sign_in_at", None)
+        if moment is None:
+            return "never"
+        return f"{format_moment(moment)} ({sign_in_method(obj.last_sign_in_by)})"
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))

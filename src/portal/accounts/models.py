@@ -143,7 +143,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(
         default=False, help_text="Cloud Sentry staff: may use the admin.")
     date_joined = models.DateTimeField(default=timezone.now)
-    last_sign_in_method = models.CharField(max_length=20, blank=True)
+    # No last_login and no last-method column: every sign-in already writes its "Your
+    # sessions" row (method, when, where), which the admin and the members page read; one
+    # more UPDATE of the person per sign-in would only copy it (docs/performance.md).
+    last_login = None
     # An IANA zone name ("Europe/London"); blank means the organization's default zone.
     time_zone = models.CharField(
         max_length=64, blank=True,

@@ -16,8 +16,8 @@ is how the owner finds out, with what to do about it (decision 0030). The rules:
 - **In the sign-in's transaction, and cheap.** ``notice_new_browser`` receives
   ``portal.signin.signals.signed_in``, sent inside ``finish_sign_in``: the row and the
   outbox message commit with the sign-in or not at all. A known browser costs one
-  statement (an upsert); a new one adds a look for other browsers, the organization,
-  and the outbox row. Nothing here waits on mail.
+  statement (an upsert that also says whether other browsers exist); a new one adds the
+  organization (when not already loaded) and the outbox row. Nothing here waits on mail.
 """
 
 from __future__ import annotations
@@ -46,25 +46,29 @@ def device_hash(device: str) -> str:
     return hashlib.sha256(device.encode()).hexdigest()
 
 
-def record_browser(user: User, device: str, moment: datetime) -> tuple[int, bool]:
-    """Count a sign-in of ``user`` from ``device``; return the row's id and whether it is new.
+def record_browser(user: User, device: str, moment: datetime) -> tuple[bool, bool]:
+    """Count a sign-in of ``user`` from ``device``; return (is it new, are there others).
 
-    One statement, so a known browser costs the sign-in one query, and two sign-ins from
-    the same new browser at once cannot both see it as new: the upsert lets exactly one
-    of them insert (``sign_ins`` is 1 only for the statement that created the row).
+    One statement, so the sign-in pays one query whether the browser is known or new, and
+    two sign-ins from the same new browser at once cannot both see it as new: the upsert
+    lets exactly one of them insert (``sign_ins`` is 1 only for the statement that created
+    the row). The subquery answers "has this person any other browser?" from the rows as
+    they were before this statement, which is the question for a first browser.
     """
     table = connection.ops.quote_name(KnownBrowser._meta.db_table)
     stamp = connection.ops.adapt_datetimefield_value(moment)
+    digest = device_hash(device)
     # The table and column names are ours; every value is a parameter.
     sql = (f"INSERT INTO {table} (user_id, device_hash, first_seen_at, last_seen_at, sign_ins) "  # noqa: S608
            "VALUES (%s, %s, %s, %s, 1) "
            "ON CONFLICT (user_id, device_hash) DO UPDATE "
            f"SET last_seen_at = excluded.last_seen_at, sign_ins = {table}.sign_ins + 1 "
-           "RETURNING id, sign_ins")
+           f"RETURNING sign_ins, EXISTS (SELECT 1 FROM {table} AS other "
+           "WHERE other.user_id = %s AND other.device_hash <> %s)")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [user.pk, device_hash(device), stamp, stamp])
-        pk, sign_ins = cursor.fetchone()
-    return pk, sign_ins == 1
+        cursor.execute(sql, [user.pk, digest, stamp, stamp, user.pk, digest])
+        sign_ins, others = cursor.fetchone()
+    return sign_ins == 1, bool(others)
 
 
 def notices_wanted(user: User) -> bool:
@@ -79,11 +83,9 @@ def notice_new_browser(sender: Any, *, request: Any, user: User, method: str, de
     if not device:
         return
     moment = now()
-    pk, new = record_browser(user, device, moment)
-    if not new:
-        return
-    # The very first browser has nothing to compare with (decision 0030).
-    if not KnownBrowser.objects.filter(user_id=user.pk).exclude(pk=pk).exists():
+    new, others = record_browser(user, device, moment)
+    # Known: nothing to say. The very first browser: nothing to compare with (decision 0030).
+    if not new or not others:
         return
     if not notices_wanted(user):
         return

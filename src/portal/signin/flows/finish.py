@@ -71,9 +71,6 @@ def finish_sign_in(request: HttpRequest, user: User, method: str, *, event: Tag,
         # commits with its "Your sessions" row and its audit row, or not at all. Unchanged
         # since, it is not written again at the end (``portal.core.session_store``).
         request.session.save()
-        # One UPDATE for both (Django's own last_login receiver is disconnected, apps.py).
-        User.objects.filter(pk=user.pk).update(last_sign_in_method=method, last_login=started)
-        user.last_sign_in_method, user.last_login = method, started
         SignInRequest.objects.revoke_open(user.email, started)
         device = devices.remember_device(request, user.email)
         record_events(*also, audit_event(event, request=request, user=user, method=method,
