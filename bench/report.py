@@ -220,6 +220,7 @@ def plot(r: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     e = r["endpoints"]
     panels = [*e.items(), ("journeys", None)]
@@ -239,14 +240,19 @@ def plot(r: dict[str, Any], path: Path) -> None:
                         style, alpha=0.5, label=f"{system} journey p95")
             ax.set_title("complete sign-ins", fontsize=9)
         else:
-            steps = ladder["steps"]
-            x = [s["offered_per_s"] or s["achieved_per_s"] for s in steps]
-            for pct, style in (("p50_us", "-o"), ("p90_us", "-^"), ("p99_us", "-s")):
-                ax.plot(x, [s[pct] / 1000 for s in steps], style, label=pct[:3], markersize=4)
-            ax.axvline(steps[-1]["achieved_per_s"], color="grey", linestyle=":", linewidth=1)
+            paced, top = ladder["steps"][:-1], ladder["steps"][-1]
+            x = [s["offered_per_s"] for s in paced]
+            for pct, style, color in (("p50_us", "-o", "C0"), ("p90_us", "-^", "C1"),
+                                      ("p99_us", "-s", "C2")):
+                ax.plot(x, [s[pct] / 1000 for s in paced], style, color=color,
+                        label=pct[:3], markersize=4)
+                ax.plot([top["achieved_per_s"]], [top[pct] / 1000], "*", color=color,
+                        markersize=9)
+            ax.axvline(top["achieved_per_s"], color="grey", linestyle=":", linewidth=1)
             ax.set_title(LABELS.get(key, key), fontsize=9)
         ax.set_yscale("log")
-        ax.set_xlabel("offered requests/s (dotted: flat-out rate)", fontsize=7)
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel("offered requests/s (star, dotted: flat out, at its rate)", fontsize=7)
         ax.set_ylabel("latency, ms", fontsize=7)
         ax.tick_params(labelsize=7)
         ax.grid(True, which="both", alpha=0.3)
