@@ -63,12 +63,12 @@ class Profile:
 
 
 FULL = Profile(rates=(50, 100, 200, 400), step_seconds=8, max_seconds=10, connections=16,
-               journey_rates=(25, 50, 100, 150, 200), journey_seconds=15,
+               journey_rates=(5, 10, 25, 50, 100, 150, 200), journey_seconds=15,
                portal_users=40_000, peer_users=12_000, links_per_phase=6_000,
                small_table=10_000, big_table=1_000_000, outbox_messages=400,
                drain_seconds=30)
 QUICK = Profile(rates=(50, 200), step_seconds=2, max_seconds=3, connections=16,
-                journey_rates=(10, 40), journey_seconds=3,
+                journey_rates=(5, 20), journey_seconds=3,
                 portal_users=4_000, peer_users=500, links_per_phase=1_200,
                 small_table=10_000, big_table=50_000, outbox_messages=40,
                 drain_seconds=10)
