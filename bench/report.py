@@ -95,6 +95,7 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         f"**Measured:** commit `{m['commit']}` on branch `{m['branch']}` (\"{m['subject']}\")"
         + (", with uncommitted changes" if m.get("dirty") else "")
+        + (f" ({m['note']})" if m.get("note") else "")
         + f", {m['started']} to {m.get('finished', '?')} (UTC)"
         + (", **BENCH_QUICK=1: every step only briefly; these figures check the harness, they "
            "do not measure the portal**" if m.get("quick") else "") + ".",

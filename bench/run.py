@@ -238,6 +238,8 @@ def main() -> int:
             "branch": git("branch", "--show-current"),
             "subject": git("log", "-1", "--format=%s"),
             "dirty": bool(git("status", "--porcelain")),
+            # What the commit is, when it is not simply a branch (say, a throwaway merge).
+            "note": os.environ.get("BENCH_NOTE", ""),
             "started": started.isoformat(timespec="seconds"), "quick": quick,
             "cpus": os.cpu_count(), "load_average_start": os.getloadavg(),
             "profile": profile.__dict__, "gunicorn_workers": 2}
