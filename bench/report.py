@@ -193,10 +193,19 @@ def markdown(r: dict[str, Any]) -> str:
         lines += ["", "Failures seen: " + "; ".join(f"{k} ({v})" for k, v in failures.items())
                   + "."]
     w = r.get("worker", {})
+    result = w.get("result", {})
     lines += ["", "## Worker throughput", "",
               f"From `bench/outbox_throughput.py` ({w.get('source', 'not run')}), on a database "
-              "of its own (bench_outbox), while the stack was idle:", "", "```",
-              json.dumps(w.get("result", {}), indent=1), "```"]
+              "of its own (bench_outbox), while the stack was idle.", ""]
+    runs = result.get("runs") if isinstance(result, dict) else None
+    if runs:
+        lines += [f"{result.get('messages', '?')} {result.get('kind', '')} messages per run, "
+                  f"in {result.get('unit', 'messages/s')}:", "",
+                  "| code | 1 worker | 2 workers | 2 / 1 |", "| --- | --- | --- | --- |"]
+        lines += [f"| {name} | {rates.get('1', 0):.1f} | {rates.get('2', 0):.1f} | "
+                  f"{rates.get('ratio', 0):.2f} |" for name, rates in runs.items()]
+    else:
+        lines += ["```", json.dumps(result, indent=1), "```"]
     small, big = r["lookup"]["small"], r["lookup"]["big"]
     lines += ["", "## Token lookup", "",
               "The one-click link (lookup by SHA-256, the consuming UPDATE, the sign-in) with "
