@@ -160,6 +160,12 @@ def links(stack: Stack, first: int, count: int, *, tickets: bool = False) -> lis
     return out.read_text().splitlines()
 
 
+def lookup_query(stack: Stack) -> dict[str, Any]:
+    """The link's lookup query alone, timed inside one process (bench/seed_portal.py)."""
+    found: dict[str, Any] = json.loads(stack.portal("bench/seed_portal.py", "lookup", "500"))
+    return found
+
+
 def journeys(stack: Stack, profile: Profile, progress: Progress,
              first: int) -> list[dict[str, Any]]:
     """Complete sign-ins at each rate, the portal and the peer alternating."""
@@ -275,7 +281,8 @@ def main() -> int:
                                  "portal", "/signin/link/",
                                  {"BENCH_MODE": "link_bound", "BENCH_EXPECT": "^/$",
                                   "BENCH_BINDING_COOKIE": COOKIES["binding"]}, bound_small)
-        results["lookup"]["small"] = {"rows": int(rows), "result": e["link_bound"]["max"]}
+        results["lookup"]["small"] = {"rows": int(rows), "result": e["link_bound"]["max"],
+                                      "query": lookup_query(stack)}
         tickets = links(stack, n, n, tickets=True)
         e["confirm"] = ladder(stack, profile, progress, "confirm POST", "portal",
                               "/signin/confirm/", {"BENCH_MODE": "confirm", "BENCH_EXPECT": "^/$",
@@ -299,7 +306,8 @@ def main() -> int:
                                      "/signin/link/",
                                      {"BENCH_MODE": "link_bound", "BENCH_EXPECT": "^/$",
                                       "BENCH_BINDING_COOKIE": COOKIES["binding"]}, bound_big)
-        results["lookup"]["big"] = {"rows": int(rows), "result": e["link_bound_big"]["max"]}
+        results["lookup"]["big"] = {"rows": int(rows), "result": e["link_bound_big"]["max"],
+                                    "query": lookup_query(stack)}
     finally:
         stack.stop()
     meta["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -9,6 +9,7 @@ own, because a sign-in revokes that person's other open links.
     python bench/seed_portal.py users 30000
     python bench/seed_portal.py links FIRST COUNT OUT [--tickets]  # "token binding" lines
     python bench/seed_portal.py fill TOTAL    # filler rows up to TOTAL, then VACUUM ANALYZE
+    python bench/seed_portal.py lookup 500    # time the link's lookup query alone (JSON)
 """
 
 from __future__ import annotations
@@ -104,6 +105,42 @@ def fill(total: int) -> int:
     return SignInRequest.objects.count()
 
 
+def lookup(rounds: int) -> dict[str, object]:
+    """Time the query a link's page runs to find its request (``_find``), on filler rows.
+
+    The same ORM query, by the SHA-256 of a token that exists, ``rounds`` times in one
+    process; with PostgreSQL's plan for it. CPU contention moves these numbers less than
+    a full request's, so they say more about how the lookup grows with the table.
+    """
+    import hashlib
+    import random
+    import statistics
+    import time
+
+    from django.db import connection
+
+    from portal.signin.models import SignInRequest
+
+    fillers = SignInRequest.objects.filter(email__endswith="@fill.example").count()
+    hashes = [hashlib.sha256(f"fill-token-{random.randrange(fillers)}".encode()).hexdigest()  # noqa: S311
+              for _ in range(rounds)]
+    times = []
+    for token_hash in hashes:
+        started = time.perf_counter()
+        found = SignInRequest.objects.select_related("user").filter(token_hash=token_hash).first()
+        times.append((time.perf_counter() - started) * 1e6)
+        assert found is not None
+    query = SignInRequest.objects.select_related("user").filter(token_hash=hashes[0])
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = " / ".join(row[0].strip() for row in cursor.fetchall())
+    times.sort()
+    return {"rows": SignInRequest.objects.count(), "rounds": rounds,
+            "p50_us": statistics.median(times), "p99_us": times[int(0.99 * (len(times) - 1))],
+            "plan": plan}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,6 +151,7 @@ def main() -> int:
     link.add_argument("out", type=Path)
     link.add_argument("--tickets", action="store_true")
     sub.add_parser("fill").add_argument("total", type=int)
+    sub.add_parser("lookup").add_argument("rounds", type=int)
     args = parser.parse_args()
 
     import django
@@ -128,6 +166,10 @@ def main() -> int:
         users(min(args.count, 200_000))
     elif args.command == "links":
         links(args.first, min(args.count, 100_000), args.out, args.tickets)
+    elif args.command == "lookup":
+        import json
+
+        print(json.dumps(lookup(max(10, min(args.rounds, 10_000)))))
     else:
         print(fill(min(args.total, 2_000_000)))
     return 0

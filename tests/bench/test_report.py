@@ -119,3 +119,19 @@ def test_the_seed_script_refuses_a_database_not_named_bench(tmp_path: Path) -> N
                           check=False)
     assert done.returncode != 0
     assert "only bench_* databases" in done.stderr
+
+
+def test_with_the_query_timed_the_lookup_is_flat_only_by_an_index_and_under_half_again() -> None:
+    run = run_meeting_every_target()
+    plan = "Index Scan using signin_signinrequest_token_hash on signin_signinrequest"
+    run["lookup"]["small"]["query"] = {"rows": 10_000, "p50_us": 400.0, "p99_us": 900.0,
+                                       "plan": plan}
+    run["lookup"]["big"]["query"] = {"rows": 1_000_000, "p50_us": 560.0, "p99_us": 990.0,
+                                     "plan": plan}
+    assert verdicts(run)[5] is True
+    run["lookup"]["big"]["query"]["p50_us"] = 640.0
+    assert verdicts(run)[5] is False
+    run["lookup"]["big"]["query"] = {"rows": 1_000_000, "p50_us": 410.0, "p99_us": 990.0,
+                                     "plan": "Seq Scan on signin_signinrequest"}
+    assert verdicts(run)[5] is False
+    assert "Seq Scan on signin_signinrequest" in report.markdown(run)
