@@ -138,7 +138,11 @@ def markdown(r: dict[str, Any]) -> str:
         f"wrk, {r['meta']['profile']['connections']} connections, 2 threads, "
         f"{r['meta']['profile']['max_seconds']} s each. \"unexpected\" counts answers other "
         "than the one the step must get (a 200, or the redirect that proves the link signed in); "
-        "it must be 0 for the figure to count.",
+        "it must be 0 for the figure to count. Requesting a link (and the peer's code) uses a "
+        "new address nobody has each time: the portal records the request and its outbox row "
+        "and answers, and its worker later declines it without mail; allauth sends its "
+        "\"unknown account\" email from inside the request. The link steps use ready links "
+        "made by bench/seed_portal.py, one person each.",
         "",
         "| endpoint | requests/s | share of hello | p50 ms | p99 ms | unexpected | errors | load |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
