@@ -49,6 +49,9 @@ function init(args)
       end
    end
    unexpected = 0
+   -- Addresses must differ between steps too (a repeated address meets its cool-down).
+   stamp = os.time()
+   math.randomseed(stamp * 100 + id)
 end
 
 function delay()
@@ -72,11 +75,11 @@ end
 function request()
    sent = sent + 1
    if mode == "request" then
-      local body = "csrfmiddlewaretoken=" .. csrf .. "&email=wrk" .. id .. "-" .. sent
+      local body = "csrfmiddlewaretoken=" .. csrf .. "&email=wrk" .. id .. "-" .. stamp .. "-" .. sent
          .. "-" .. math.random(1, 1000000000) .. "%40nobody.example&next=%2F"
       return wrk.format("POST", "/signin/", form_headers(csrf_cookie .. "=" .. csrf), body)
    elseif mode == "peer_request" then
-      local body = "csrfmiddlewaretoken=" .. csrf .. "&email=nobody" .. id .. "-" .. sent
+      local body = "csrfmiddlewaretoken=" .. csrf .. "&email=nobody" .. id .. "-" .. stamp .. "-" .. sent
          .. "%40nobody.example"
       return wrk.format("POST", "/accounts/login/code/",
                         form_headers(csrf_cookie .. "=" .. csrf), body)
