@@ -30,6 +30,17 @@ def sec_ms(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds * 1000:.0f}"
 
 
+def top(ladder: dict[str, Any]) -> dict[str, Any]:
+    """The flat-out step, or, if it got no answer (its one-use links ran out), the best
+    paced one, marked ``fallback``."""
+    flat = ladder["max"]
+    if flat["requests"] > 0:
+        return flat
+    answered = [s for s in ladder["steps"] if s["requests"] > 0] or ladder["steps"]
+    best_step = max(answered, key=lambda s: s["achieved_per_s"])
+    return {**best_step, "fallback": True}
+
+
 def sustained(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The best rate a system kept up with: 99% signed in, email p95 under a second."""
     kept = [s for s in steps if s["signed_in"] >= 0.99 * s["offered_per_s"] * s["seconds"]
@@ -44,7 +55,7 @@ def best(steps: list[dict[str, Any]]) -> dict[str, Any] | None:
 def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target of issue 14: what it asks, what was measured, met or missed."""
     e, out = r["endpoints"], []
-    hello = e["hello"]["max"]["achieved_per_s"]
+    hello = top(e["hello"])["achieved_per_s"]
     ours = [j for j in r.get("journeys", []) if j["system"] == "portal"]
     peer = [j for j in r.get("journeys", []) if j["system"] == "peer"]
     kept, peer_kept = sustained(ours), sustained(peer)
@@ -59,9 +70,9 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                 "measured": f"{rate:.1f}/s against the peer's {peer_rate:.1f}/s",
                 "ratio": ratio, "met": ratio >= 2.5})
     for key, share in (("confirm", 0.15), ("signed_in_page", 0.30)):
-        got = e[key]["max"]["achieved_per_s"] / hello
+        got = top(e[key])["achieved_per_s"] / hello
         out.append({"target": f"{LABELS[key]} >= {share:.0%} of hello",
-                    "measured": f"{e[key]['max']['achieved_per_s']:.0f}/s = {got:.1%} of "
+                    "measured": f"{top(e[key])['achieved_per_s']:.0f}/s = {got:.1%} of "
                                 f"{hello:.0f}/s", "ratio": got / share, "met": got >= share})
     at = [s for s in e["request_link"]["steps"] if s["offered_per_s"] == 200]
     if at:
@@ -71,7 +82,10 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
                     "ratio": 50 / p99 if p99 else 0.0,
                     "met": p99 < 50 and at[0]["achieved_per_s"] >= 190})
     small, big = r["lookup"]["small"], r["lookup"]["big"]
-    flat = big["result"]["achieved_per_s"] / small["result"]["achieved_per_s"]
+    for part, key in ((small, "link_bound"), (big, "link_bound_big")):
+        if key in e:
+            part["result"] = top(e[key])
+    flat = big["result"]["achieved_per_s"] / max(small["result"]["achieved_per_s"], 1e-9)
     measured = (f"one-click link {big['result']['achieved_per_s']:.0f}/s at {big['rows']:,} "
                 f"rows against {small['result']['achieved_per_s']:.0f}/s at {small['rows']:,}")
     met = flat >= 0.9
@@ -88,7 +102,7 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
 
 def markdown(r: dict[str, Any]) -> str:
     m, e = r["meta"], r["endpoints"]
-    hello = e["hello"]["max"]["achieved_per_s"]
+    hello = top(e["hello"])["achieved_per_s"]
     load = "{:.2f}, {:.2f}, {:.2f}".format
     lines = [
         "# Benchmarks",
@@ -148,11 +162,13 @@ def markdown(r: dict[str, Any]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for key, ladder in e.items():
-        top = ladder["max"]
-        lines.append(f"| {LABELS.get(key, key)} | {top['achieved_per_s']:.0f} | "
-                     f"{top['achieved_per_s'] / hello:.1%} | {ms(top['p50_us'])} | "
-                     f"{ms(top['p99_us'])} | {top['unexpected']} | {top['errors']} | "
-                     f"{top['load_average']:.1f} |")
+        best_step = top(ladder)
+        note = (f" (best paced step, {best_step['offered_per_s']}/s offered: the flat-out step's "
+                "ready links had run out)" if best_step.get("fallback") else "")
+        lines.append(f"| {LABELS.get(key, key)}{note} | {best_step['achieved_per_s']:.0f} | "
+                     f"{best_step['achieved_per_s'] / hello:.1%} | {ms(best_step['p50_us'])} | "
+                     f"{ms(best_step['p99_us'])} | {best_step['unexpected']} | "
+                     f"{best_step['errors']} | {best_step['load_average']:.1f} |")
     lines += [
         "",
         "## Latency against offered load",

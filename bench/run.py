@@ -64,7 +64,7 @@ class Profile:
 
 FULL = Profile(rates=(50, 100, 200, 400), step_seconds=8, max_seconds=10, connections=16,
                journey_rates=(5, 10, 25, 50, 100, 150, 200), journey_seconds=15,
-               portal_users=40_000, peer_users=12_000, links_per_phase=6_000,
+               portal_users=60_000, peer_users=12_000, links_per_phase=12_000,
                small_table=10_000, big_table=1_000_000, outbox_messages=400,
                drain_seconds=30)
 QUICK = Profile(rates=(50, 200), step_seconds=2, max_seconds=3, connections=16,
@@ -123,7 +123,8 @@ def ladder(stack: Stack, profile: Profile, progress: Progress, name: str, system
         if lines is not None:
             # More than the step can use: its rate, or half again what the last step reached.
             can = min(rate or 1e9, 1.5 * reached + 50)
-            want = min(len(lines), int(can * seconds * 1.2) + 50)
+            want = min(len(lines) if rate is None else len(lines) // 2,
+                       int(can * seconds * 1.2) + 50)  # paced: leave half for flat out
             chunk, lines[:] = lines[:want], lines[want:]
             file = folder / f"{name}-{rate}.txt"
             file.write_text("\n".join(chunk) + "\n")

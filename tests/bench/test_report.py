@@ -32,7 +32,7 @@ report = _load_report()
 
 def endpoint(rate: float, p99_ms: float = 10.0,
              offered: tuple[int, ...] = (200,)) -> dict[str, Any]:
-    step = {"achieved_per_s": rate, "p50_us": 1000, "p90_us": 2000, "p99_us": p99_ms * 1000,
+    step = {"achieved_per_s": rate, "requests": 100, "p50_us": 1000, "p90_us": 2000, "p99_us": p99_ms * 1000,
             "unexpected": 0, "errors": 0, "load_average": 1.0}
     steps = [{**step, "offered_per_s": o, "achieved_per_s": min(rate, o)} for o in offered]
     return {"steps": [*steps, {**step, "offered_per_s": None}], "max": {**step,
@@ -135,3 +135,14 @@ def test_with_the_query_timed_the_lookup_is_flat_only_by_an_index_and_under_half
                                      "plan": "Seq Scan on signin_signinrequest"}
     assert verdicts(run)[5] is False
     assert "Seq Scan on signin_signinrequest" in report.markdown(run)
+
+
+def test_a_flat_out_step_without_answers_falls_back_to_the_best_paced_step() -> None:
+    run = run_meeting_every_target()
+    ladder = endpoint(300, offered=(100, 200))
+    ladder["max"] = {**ladder["max"], "requests": 0, "achieved_per_s": 0.0}
+    ladder["steps"][-1] = ladder["max"]
+    run["endpoints"]["signed_in_page"] = ladder
+    assert report.top(ladder)["achieved_per_s"] == 200
+    assert verdicts(run)[3] is False  # 200/s is 20% of hello, not the 0/s of the empty step
+    assert "the flat-out step's ready links had run out" in report.markdown(run)
