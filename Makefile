@@ -64,8 +64,23 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP)
-	$(BIN)/python bench/run.py
+# make bench: the portal beside the hello ceiling and the peer (django-allauth) on one
+# loopback stack; writes docs/benchmarks.{md,json} and docs/img/benchmarks.png (about 20
+# minutes; BENCH_QUICK=1 for a minute or two). The peer, the load driver and the plot live
+# in their own virtualenv, never in the portal's dependencies.
+BENCH_VENV := bench/.venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+$(BENCH_STAMP): bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench: $(STAMP) nginx $(BENCH_STAMP)
+	@command -v wrk >/dev/null || { echo "Installing Debian's wrk (the load generator)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(BENCH_VENV)/bin/python bench/run.py
 
 clean:
 	rm -rf $(VENV) var/*.sqlite3* var/mail var/static test-results

@@ -1,0 +1,10 @@
+"""The peer's WSGI application, for gunicorn (``peer_wsgi:application``)."""
+
+from __future__ import annotations
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "peer_settings")
+application = get_wsgi_application()
