@@ -47,7 +47,7 @@ SELF_ONLY = ("publickey-credentials-get", "publickey-credentials-create")
 SAMPLES = {"token": "x" * 43, "provider": "google", "session_id": "1", "number": "1001",
            "key": "1700000000.M1P1Q1.host", "object_id": "1", "content_type_id": "1",
            "app_label": "accounts", "url": "no-such-page/", "passkey_id": "1",
-           "attachment_id": "1", "request_id": "1"}
+           "attachment_id": "1", "request_id": "1", "user_id": "1", "invitation_id": "1"}
 SAMPLES_BY_CONVERTER = {"slug": lambda: all_articles()[0].slug}
 
 
