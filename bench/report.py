@@ -119,7 +119,8 @@ def markdown(r: dict[str, Any]) -> str:
         + (", **BENCH_QUICK=1: every step only briefly; these figures check the harness, they "
            "do not measure the portal**" if m.get("quick") else "") + ".",
         "",
-        f"**Machine:** {m['cpus']} cores, a shared machine (other work may run beside the benchmark), "
+        f"**Machine:** {m['cpus']} cores, a shared machine (other work may run beside "
+        "the benchmark), "
         "so every figure has the load average (1 minute) beside it; load average at the start "
         f"{load(*m['load_average_start'])}, at the end "
         f"{load(*m.get('load_average_end', [0, 0, 0]))}. "
