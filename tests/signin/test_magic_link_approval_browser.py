@@ -54,6 +54,11 @@ def contexts(browser: Any) -> Iterator[Any]:
         context.close()
 
 
+# The desktop signs itself in on its next poll (every 2 s) and loads the requests page. The
+# bound is generous because `make test` runs two passes, two Chromiums, on two cores.
+SIGNED_IN_WITHIN = 60_000
+
+
 def desktop_asks(contexts: Any, portal: str, smtp: SMTPServer, *,
                  javascript: bool = True) -> tuple[Any, Link]:
     """The desktop goes to its requests, is sent to sign in, and asks for a link."""
@@ -103,7 +108,7 @@ def test_phone_approves_with_the_number_and_the_desktop_signs_itself_in(
     phone.screenshot(path=str(artifacts / "phone-approved.png"), full_page=True)
 
     # No reload, no click: the desktop's poll sees "approved" and continues by itself.
-    desktop.wait_for_url(f"{portal}/requests/")
+    desktop.wait_for_url(f"{portal}/requests/", timeout=SIGNED_IN_WITHIN)
     assert signed_in(desktop)
     desktop.screenshot(path=str(artifacts / "desktop-signed-in.png"), full_page=True)
     assert UserSession.objects.get().method == "email_approval"
@@ -126,7 +131,7 @@ def test_without_javascript_the_continue_button_signs_the_desktop_in(
     desktop.goto(f"{portal}/signin/check-inbox/")
     assert desktop.locator("#approval-state").inner_text() == problems.waiting_words("approved")
     desktop.get_by_role("button", name="I've approved it, continue").click()
-    desktop.wait_for_url(f"{portal}/requests/")
+    desktop.wait_for_url(f"{portal}/requests/", timeout=SIGNED_IN_WITHIN)
     assert signed_in(desktop)
 
 
@@ -193,7 +198,7 @@ def test_strict_mode_refuses_sign_in_on_this_device(
     phone.get_by_label(NUMBER_LABEL).fill(number_on(desktop))
     phone.get_by_role("button", name="Sign in on the device that asked").tap()
     phone.get_by_role("heading", name="Sign-in approved").wait_for()
-    desktop.wait_for_url(f"{portal}/requests/")
+    desktop.wait_for_url(f"{portal}/requests/", timeout=SIGNED_IN_WITHIN)
     assert signed_in(desktop)
 
 
@@ -203,6 +208,6 @@ def test_the_code_typed_into_the_desktop_tab_signs_it_in(
     phone_opens(contexts, link)  # opened on the phone, but the desktop is where work is
     desktop.get_by_label("Enter the 6-digit code from the email").fill(code_of(link))
     desktop.get_by_role("button", name="Sign in with the code").click()
-    desktop.wait_for_url(f"{portal}/requests/")
+    desktop.wait_for_url(f"{portal}/requests/", timeout=SIGNED_IN_WITHIN)
     assert signed_in(desktop)
     assert UserSession.objects.get().method == "email_code"
