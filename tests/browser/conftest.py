@@ -175,7 +175,9 @@ def new_context(browser: Any) -> Iterator[NewContext]:
         # bypass_csp: the injected axe script must run even if the portal adds a CSP later.
         options = {"viewport": {"width": 1000, "height": 760}, **options}
         context = browser.new_context(bypass_csp=True, **options)
-        context.set_default_timeout(10_000)  # a page that never comes fails in seconds
+        # Playwright's own default: a page that never comes still fails, while two passes
+        # of `make test` share two cores with their two Chromiums.
+        context.set_default_timeout(30_000)
         opened.append(context)
         if options.get("java_script_enabled", True):
             context.add_init_script(CONTRAST_JS)

@@ -104,7 +104,7 @@ class PolicyWatch:
 
     def new_page(self, **options: Any) -> Any:
         context = self.browser.new_context(viewport={"width": 1000, "height": 760}, **options)
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(30_000)  # as tests/browser/conftest.py
         self.opened.append(context)
         context.expose_binding(REPORT, self._violation)
         context.add_init_script(LISTEN)
