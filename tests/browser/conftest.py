@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import require
 from tests.factories import make_org, make_user
 from tests.signin.magic import deliver_and_read
+from tests.support import screenshots
 from tests.support.smtp import SMTPServer
 
 AXE_JS = (Path(__file__).resolve().parents[1] / "support" / "a11y" / "node_modules"
@@ -122,7 +123,7 @@ class Auditor:
     def check(self, page: Any, name: str) -> None:
         """Audit the page as it is now; ``name`` labels the screenshot and any violations."""
         page.wait_for_load_state("load")
-        page.screenshot(path=str(self.folder / f"{name}.png"), full_page=True)
+        screenshots.take(page, path=str(self.folder / f"{name}.png"), full_page=True)
         page.add_script_tag(content=self.source)
         violations = page.evaluate(RUN_AXE, WCAG_TAGS)
         self.audited.append(name)
@@ -144,7 +145,7 @@ class Auditor:
         """Record a problem if the page, as the screen is now, scrolls sideways."""
         width, screen = page.evaluate(PAGE_WIDTH)
         if width > screen:
-            page.screenshot(path=str(self.folder / f"{name}-{screen}px-too-wide.png"),
+            screenshots.take(page, path=str(self.folder / f"{name}-{screen}px-too-wide.png"),
                             full_page=True)
             self.problems.append(f"{name} ({page.url}): reflow: at {screen}px wide the page is "
                                  f"{width}px wide and scrolls sideways")

@@ -33,6 +33,7 @@ from portal.signin.views import problems
 from tests.browser.conftest import ALICE, BOB, FAKE_PROVIDERS, PHONE, Auditor, NewContext, sign_in
 from tests.factories import make_org, make_user
 from tests.signin.magic import ask, code_of, deliver_and_read, html_of
+from tests.support import screenshots
 from tests.support.smtp import SMTPServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -355,7 +356,7 @@ def test_sign_in_page_tab_order_is_skip_link_nav_email_button_with_visible_focus
         stops.append(info)
         if info["tag"] == "button" and info["text"] == "Email me a sign-in link":
             break
-    page.screenshot(path=str(artifacts / "focus-on-button.png"))
+    screenshots.take(page, path=str(artifacts / "focus-on-button.png"))
     trail = [f"{s['tag']}#{s['id']} {s['text']!r}" for s in stops]
     assert [s["text"] for s in stops] == [
         "Skip to content", settings.PORTAL_BRAND, "Help", "Sign in", "",
@@ -374,7 +375,7 @@ def test_sign_in_page_tab_order_is_skip_link_nav_email_button_with_visible_focus
     # The skip link sends focus to the main content: the next Tab is the email field.
     page.goto(f"{portal}/signin/")
     page.keyboard.press("Tab")
-    page.screenshot(path=str(artifacts / "skip-link.png"))
+    screenshots.take(page, path=str(artifacts / "skip-link.png"))
     page.keyboard.press("Enter")
     assert page.evaluate("document.activeElement.id") == "main"
     page.keyboard.press("Tab")
@@ -394,7 +395,7 @@ def test_sign_in_by_email_and_file_a_request_without_javascript(
     page.get_by_label("Work email address").fill(ALICE)
     page.get_by_role("button", name="Email me a sign-in link").click()
     page.get_by_role("heading", name="Check your inbox").wait_for()
-    page.screenshot(path=str(artifacts / "check-inbox.png"), full_page=True)
+    screenshots.take(page, path=str(artifacts / "check-inbox.png"), full_page=True)
 
     (link,) = deliver_and_read(smtp)
     page.goto(link.url)
@@ -404,6 +405,6 @@ def test_sign_in_by_email_and_file_a_request_without_javascript(
     page.get_by_label("Description").fill("Dock 3 printer jams every few labels.")
     page.get_by_role("button", name="File the request").click()
     page.get_by_role("heading", name="Label printer jams").wait_for()
-    page.screenshot(path=str(artifacts / "filed.png"), full_page=True)
+    screenshots.take(page, path=str(artifacts / "filed.png"), full_page=True)
     sr = ServiceRequest.objects.get()
     assert (sr.title, sr.created_by.email if sr.created_by else "") == ("Label printer jams", ALICE)

@@ -38,6 +38,7 @@ from tests.core.urls_that_fail import FAIL_PATH
 from tests.factories import make_user
 from tests.passkeys.support import passkey_browser
 from tests.signin.magic import ask, deliver_and_read
+from tests.support import screenshots
 from tests.support.oidc.harness import TestProvider, callback_url, installed
 from tests.support.smtp import SMTPServer
 
@@ -153,7 +154,7 @@ class PolicyWatch:
         """Note the page as it is now (after a goto or a click) and let events arrive."""
         page.wait_for_load_state("load")
         page.evaluate(SETTLE)
-        page.screenshot(path=str(self.folder / f"{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.png"),
+        screenshots.take(page, path=str(self.folder / f"{re.sub(r'[^A-Za-z0-9_-]', '_', name)}.png"),
                         full_page=True)
         self.visited += 1
 

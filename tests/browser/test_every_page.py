@@ -23,6 +23,7 @@ from tests.browser.conftest import (
     sign_in,
 )
 from tests.browser.pages import PAGES, seed
+from tests.support import screenshots
 from tests.support.smtp import SMTPServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -57,7 +58,7 @@ def test_every_page_fits_the_screen_and_has_no_accessibility_violations(
             auditor.check(tab, name)
         else:
             tab.wait_for_load_state("load")
-            tab.screenshot(path=str(auditor.folder / f"{name}.png"), full_page=True)
+            screenshots.take(tab, path=str(auditor.folder / f"{name}.png"), full_page=True)
             auditor.audited.append(name)
             auditor.check_width(tab, name)
     auditor.assert_clean()

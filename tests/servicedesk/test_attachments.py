@@ -20,6 +20,7 @@ from portal.servicedesk.models import Attachment, ServiceRequest
 from tests.factories import make_user
 from tests.passkeys.support import passkey_client
 from tests.servicedesk.conftest import BACKEND
+from tests.support import screenshots
 
 pytestmark = pytest.mark.django_db
 
@@ -502,7 +503,7 @@ def test_on_a_phone_a_customer_files_a_request_with_a_screenshot(live_server, br
     try:
         page.goto(live_server.url + reverse("servicedesk:new"))
         screenshot = tmp_path / "Screenshot 2026-12-01 at 14.02.png"
-        screenshot.write_bytes(page.screenshot())  # a real PNG, as a phone would take one
+        screenshot.write_bytes(screenshots.take(page))  # a real PNG, as a phone would take one
         page.get_by_label("Title").fill("Label printer prints blank")
         page.get_by_label("Description").fill("See the screenshot of the print queue.")
         page.get_by_label("Attach files").set_input_files(str(screenshot))
@@ -511,7 +512,7 @@ def test_on_a_phone_a_customer_files_a_request_with_a_screenshot(live_server, br
         link = page.get_by_role("link", name=screenshot.name)
         assert link.is_visible()
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-        page.screenshot(path=str(artifacts / "request-with-attachment.png"), full_page=True)
+        screenshots.take(page, path=str(artifacts / "request-with-attachment.png"), full_page=True)
         with page.expect_download() as download_info:
             link.click()
         download = download_info.value

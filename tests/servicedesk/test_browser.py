@@ -9,6 +9,7 @@ from django.test import Client
 from portal.servicedesk.models import Comment, ServiceRequest
 from tests.factories import make_org, make_user
 from tests.servicedesk.conftest import BACKEND
+from tests.support import screenshots
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -38,7 +39,7 @@ def test_a_customer_files_a_request_and_comments_without_javascript(live_server,
         page.get_by_label("Add a comment").fill("Restarted it, no change.")
         page.get_by_role("button", name="Add comment").click()
         page.get_by_text("Restarted it, no change.").wait_for()
-        page.screenshot(path=str(artifacts / "request.png"), full_page=True)
+        screenshots.take(page, path=str(artifacts / "request.png"), full_page=True)
     finally:
         context.close()
     sr = ServiceRequest.objects.get()

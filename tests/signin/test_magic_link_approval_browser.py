@@ -23,6 +23,7 @@ from portal.signin.views import problems
 from tests.browser.conftest import PHONE
 from tests.factories import make_org, make_user
 from tests.signin.magic import Link, code_of, deliver_and_read
+from tests.support import screenshots
 from tests.support.smtp import SMTPServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -95,22 +96,22 @@ def test_phone_approves_with_the_number_and_the_desktop_signs_itself_in(
     desktop, link = desktop_asks(contexts, portal, smtp)
     number = number_on(desktop)
     assert desktop.locator("#approval-state").inner_text() == problems.waiting_words("waiting")
-    desktop.screenshot(path=str(artifacts / "desktop-waiting.png"), full_page=True)
+    screenshots.take(desktop, path=str(artifacts / "desktop-waiting.png"), full_page=True)
 
     phone = phone_opens(contexts, link)
     facts = phone.locator("dl.facts").inner_text()
     assert "Chrome on Linux" in facts and "127.0.0.1" in facts  # the desktop, not the phone
     assert phone.locator("#approval-number").count() == 0  # the number is never shown here
-    phone.screenshot(path=str(artifacts / "phone-confirm.png"), full_page=True)
+    screenshots.take(phone, path=str(artifacts / "phone-confirm.png"), full_page=True)
     phone.get_by_label(NUMBER_LABEL).fill(number)
     phone.get_by_role("button", name="Sign in on the device that asked").tap()
     phone.get_by_role("heading", name="Sign-in approved").wait_for()
-    phone.screenshot(path=str(artifacts / "phone-approved.png"), full_page=True)
+    screenshots.take(phone, path=str(artifacts / "phone-approved.png"), full_page=True)
 
     # No reload, no click: the desktop's poll sees "approved" and continues by itself.
     desktop.wait_for_url(f"{portal}/requests/", timeout=SIGNED_IN_WITHIN)
     assert signed_in(desktop)
-    desktop.screenshot(path=str(artifacts / "desktop-signed-in.png"), full_page=True)
+    screenshots.take(desktop, path=str(artifacts / "desktop-signed-in.png"), full_page=True)
     assert UserSession.objects.get().method == "email_approval"
     phone.goto(f"{portal}/")
     assert "/signin/" in phone.url  # the phone approved; it is not signed in itself
@@ -147,11 +148,11 @@ def test_wrong_numbers_past_the_budget_stop_the_request_on_both_screens(
     phone.get_by_label(NUMBER_LABEL).fill(guess)
     phone.get_by_role("button", name="Sign in on the device that asked").tap()
     phone.get_by_role("heading", name="Too many wrong numbers").wait_for()
-    phone.screenshot(path=str(artifacts / "phone-too-many.png"), full_page=True)
+    screenshots.take(phone, path=str(artifacts / "phone-too-many.png"), full_page=True)
 
     desktop.locator("#approval-state", has_text="typed wrong").wait_for()
     desktop.locator("#id_code").wait_for(state="hidden")  # no way forward there any more
-    desktop.screenshot(path=str(artifacts / "desktop-stopped.png"), full_page=True)
+    screenshots.take(desktop, path=str(artifacts / "desktop-stopped.png"), full_page=True)
     assert not signed_in(desktop)
     assert SignInRequest.objects.get().refusal == SignInRequest.Refusal.WRONG_NUMBERS
 
@@ -163,7 +164,7 @@ def test_this_wasnt_me_on_the_phone_stops_the_desktop(
     phone.get_by_role("button", name="This wasn't me").tap()
     phone.get_by_role("heading", name="Sign-in stopped").wait_for()
     desktop.locator("#approval-state", has_text="This wasn't me").wait_for()
-    desktop.screenshot(path=str(artifacts / "desktop-refused.png"), full_page=True)
+    screenshots.take(desktop, path=str(artifacts / "desktop-refused.png"), full_page=True)
     assert not signed_in(desktop)
     assert AuthEvent.objects.filter(tag=Tag.LINK_REFUSED, reason="not_me").count() == 1
     # The link is dead on the phone too.
@@ -190,7 +191,7 @@ def test_strict_mode_refuses_sign_in_on_this_device(
         }""")
     assert refused.value.status == 403
     phone.get_by_text(problems.SAME_BROWSER_ONLY.title).wait_for()
-    phone.screenshot(path=str(artifacts / "phone-strict-refused.png"), full_page=True)
+    screenshots.take(phone, path=str(artifacts / "phone-strict-refused.png"), full_page=True)
     phone.goto(f"{portal}/")
     assert "/signin/" in phone.url
     # The phone can still approve the desktop.

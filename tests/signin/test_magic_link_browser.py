@@ -15,6 +15,7 @@ from django.test import Client
 
 from tests.factories import make_org, make_user
 from tests.signin.magic import ask, deliver_and_read, html_of
+from tests.support import screenshots
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
@@ -28,7 +29,7 @@ def test_email_link_journey(browser, live_server, smtp, settings, artifacts: Pat
 
     def shot(page, name: str) -> None:
         shots[name] = artifacts / f"{name}.png"
-        page.screenshot(path=str(shots[name]), full_page=True)
+        screenshots.take(page, path=str(shots[name]), full_page=True)
 
     first = browser.new_context(viewport={"width": 1000, "height": 760})
     page = first.new_page()
