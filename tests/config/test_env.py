@@ -198,7 +198,7 @@ def test_portal_debug_accepts_the_usual_spellings(raw: str, expected: bool) -> N
                                  "postgresql://portal:secret@db.example/portal"])
 def test_postgres_url_keeps_connections_with_health_checks(url: str) -> None:
     database = load({**PROD, "DATABASE_URL": url}).database
-    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert database["ENGINE"] == "portal.core.postgresql"
     assert database["NAME"] == "portal"
     assert database["CONN_HEALTH_CHECKS"] is True
 

@@ -54,7 +54,7 @@ SIGNED_IN_PAGE = 3
 WHOLE_SIGN_IN = 27 if LIMITS_IN_DATABASE else 24
 
 _CONTROL = re.compile(r"^\s*(SAVEPOINT|RELEASE SAVEPOINT|ROLLBACK TO SAVEPOINT)\b", re.I)
-_READ = re.compile(r"^\s*SELECT\b", re.I)
+_READ = re.compile(r"^[\s(]*SELECT\b", re.I)
 
 
 @dataclass

@@ -241,6 +241,10 @@ def _database(env: Mapping[str, str]) -> dict[str, object]:
                              "init_command": "PRAGMA journal_mode=WAL;"}
     elif not config.get("NAME"):
         raise ConfigError("DATABASE_URL", "names no database")
+    else:
+        # Django's backend, with the health check only after a connection idled
+        # (portal.core.postgresql, decision 0036).
+        config["ENGINE"] = "portal.core.postgresql"
     return config
 
 

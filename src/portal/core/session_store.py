@@ -78,7 +78,7 @@ class _Fewer:
         data = self._get_session(no_load=True)  # type: ignore[attr-defined]
         model = self.model  # type: ignore[attr-defined]
         using = router.db_for_write(model)
-        with transaction.atomic(using=using):
+        with transaction.atomic(using=using, savepoint=False):  # one statement: no savepoint
             renamed = model.objects.using(using).filter(session_key=retired).update(
                 session_key=new_key, session_data=self.encode(data),  # type: ignore[attr-defined]
                 expire_date=self.get_expiry_date())  # type: ignore[attr-defined]
