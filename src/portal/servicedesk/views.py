@@ -41,7 +41,7 @@ def home(request: HttpRequest) -> HttpResponse:
     help_links = [a for slug in SIGN_IN_ARTICLES if (a := articles.find(slug)) is not None]
     if org is None:
         return render(request, "servicedesk/no_organization.html", {"help_links": help_links})
-    shown = services.overview(services.requests_for(user), open_limit=HOME_OPEN_LIMIT,
+    shown = services.overview(user, open_limit=HOME_OPEN_LIMIT,
                               closed_limit=HOME_RECENT_CLOSED)
     return render(request, "servicedesk/home.html", {
         "organization": org,
