@@ -8,12 +8,14 @@ real value, and to the rows the queryset gives, so the two cannot drift apart.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.db.models import QuerySet
 
+from portal.accounts import backends
 from portal.accounts.models import User
-from portal.core.prepared import MARK, Prepared
+from portal.core.prepared import MARKS, Prepared
 from portal.servicedesk import services
 from portal.servicedesk.models import ServiceRequest
 from tests.factories import make_org, make_user
@@ -21,7 +23,7 @@ from tests.factories import make_org, make_user
 pytestmark = pytest.mark.django_db
 
 # Every prepared query of the portal, with the shapes its callers use.
-PREPARED = [(services.OVERVIEW, (10, 5)), (services.OVERVIEW, (3, 2))]
+PREPARED = [(services.OVERVIEW, (10, 5)), (services.OVERVIEW, (3, 2)), (backends.PERSON, ())]
 
 
 @pytest.fixture
@@ -47,12 +49,12 @@ def busy() -> int:
 def test_the_sql_is_djangos_for_a_real_value(prepared: Prepared[ServiceRequest],
                                              shape: tuple[int, ...], busy: int) -> None:
     sql, params = prepared.queryset(busy, *shape).query.get_compiler("default").as_sql()
-    compiled = prepared.compiled(*shape)
+    compiled = prepared.compiled(int, *shape)
     assert compiled.sql == sql
     assert compiled.with_value(busy) == list(params)
 
 
-@pytest.mark.parametrize(("prepared", "shape"), PREPARED)
+@pytest.mark.parametrize(("prepared", "shape"), PREPARED[:2])
 def test_the_rows_are_the_querysets(prepared: Prepared[ServiceRequest],
                                     shape: tuple[int, ...], busy: int) -> None:
     expected = [(row.pk, row.status, row.updated_at, row.open_count)
@@ -74,11 +76,11 @@ def test_the_overview_shows_only_the_persons_organization(busy: int) -> None:
     assert {sr.organization_id for sr in everything} == {busy}
 
 
-def test_a_queryset_with_select_related_is_refused() -> None:
-    prepared = Prepared(lambda pk: ServiceRequest.objects.select_related("created_by")
-                        .filter(pk=pk))
-    with pytest.raises(ValueError, match="select_related"):
-        prepared.rows(1)
+def test_a_queryset_with_prefetch_or_values_is_refused() -> None:
+    for build in (lambda pk: ServiceRequest.objects.prefetch_related("comments").filter(pk=pk),
+                  lambda pk: ServiceRequest.objects.filter(pk=pk).values("title")):
+        with pytest.raises(ValueError, match="model rows"):
+            Prepared(build).rows(1)
 
 
 def test_a_value_written_into_the_sql_text_is_refused() -> None:
@@ -87,10 +89,33 @@ def test_a_value_written_into_the_sql_text_is_refused() -> None:
 
     with pytest.raises(ValueError, match="parameter"):
         Prepared(build).rows(1)
-    assert str(MARK) not in str(services.OVERVIEW.compiled(10, 5).sql)
+    assert str(MARKS[int]) not in str(services.OVERVIEW.compiled(int, 10, 5).sql)
 
 
-@pytest.mark.parametrize("value", ["1", 1.0, True, None])
+@pytest.mark.parametrize("value", [1.0, True, None, b"1"])
 def test_only_an_integer_is_taken(value: object) -> None:
-    with pytest.raises(TypeError, match="integer"):
+    with pytest.raises(TypeError, match="an int or a str"):
         services.OVERVIEW.rows(value, 10, 5)  # type: ignore[arg-type]
+
+
+def test_the_signed_in_person_comes_with_membership_and_organization(
+        busy: int, django_assert_num_queries: Any) -> None:
+    alice = User.objects.get(email="alice@northwind.example")
+    expected = backends.person_queryset(alice.pk).get()
+    with django_assert_num_queries(1):
+        person = backends.PERSON.first(alice.pk)
+        assert person is not None
+        assert person.organization is not None  # loaded with it: no second query
+        assert person.organization.pk == busy
+        assert person.membership.role == expected.membership.role
+    for field in User._meta.concrete_fields:
+        assert getattr(person, field.attname) == getattr(expected, field.attname), field.name
+    assert backends.PERSON.first(alice.pk + 10_000) is None
+
+
+def test_the_backend_still_refuses_a_person_turned_off(busy: int) -> None:
+    alice = User.objects.get(email="alice@northwind.example")
+    backend = backends.PasswordlessBackend()
+    assert backend.get_user(alice.pk) == alice
+    User.objects.filter(pk=alice.pk).update(is_active=False)
+    assert backend.get_user(alice.pk) is None  # compiled once, but the row is read each time

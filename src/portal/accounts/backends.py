@@ -6,9 +6,21 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.backends import ModelBackend
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from portal.accounts.models import User
+from portal.core.prepared import Prepared
+
+
+def person_queryset(user_id: int) -> QuerySet[User]:
+    """The signed-in person with their membership and its organization: one query."""
+    return (User._default_manager.select_related("membership__organization")
+            .filter(pk=user_id).order_by("pk")[:1])
+
+
+# Every signed-in page runs it: compiled once per process (portal.core.prepared).
+PERSON = Prepared(person_queryset)
 
 
 class PasswordlessBackend(ModelBackend):
@@ -29,8 +41,7 @@ class PasswordlessBackend(ModelBackend):
         (the policy and scope every page then reads). A person turned off, or a member of
         an organization turned off, is nobody: every page treats the request as signed out.
         """
-        user = (User._default_manager.select_related("membership__organization")
-                .filter(pk=user_id).first())
+        user = PERSON.first(user_id)
         if user is None or user.access_refusal() is not None:
             return None
         return user

@@ -72,6 +72,8 @@ TEMPLATES = [
         "DIRS": [PACKAGE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
+            # Django's {% url %}, with a URL without arguments reversed once per process.
+            "builtins": ["portal.core.templatetags.reversed_once"],
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
