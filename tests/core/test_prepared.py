@@ -18,12 +18,14 @@ from portal.accounts.models import User
 from portal.core.prepared import MARKS, Prepared
 from portal.servicedesk import services
 from portal.servicedesk.models import ServiceRequest
+from portal.signin import models as signin_models
 from tests.factories import make_org, make_user
 
 pytestmark = pytest.mark.django_db
 
 # Every prepared query of the portal, with the shapes its callers use.
-PREPARED = [(services.OVERVIEW, (10, 5)), (services.OVERVIEW, (3, 2)), (backends.PERSON, ())]
+PREPARED = [(services.OVERVIEW, (10, 5)), (services.OVERVIEW, (3, 2)), (backends.PERSON, ()),
+            (signin_models.BY_ID, ())]
 
 
 @pytest.fixture
@@ -119,3 +121,18 @@ def test_the_backend_still_refuses_a_person_turned_off(busy: int) -> None:
     assert backend.get_user(alice.pk) == alice
     User.objects.filter(pk=alice.pk).update(is_active=False)
     assert backend.get_user(alice.pk) is None  # compiled once, but the row is read each time
+
+
+def test_the_sign_in_lookups_match_django_for_a_real_hash(busy: int) -> None:
+    alice = User.objects.get(email="alice@northwind.example")
+    made = signin_models.SignInRequest.objects.create(
+        email=alice.email, user=alice, expires_at=alice.date_joined + timedelta(hours=1),
+        token_hash="ab" * 32)
+    prepared = signin_models.BY_TOKEN_HASH
+    sql, params = prepared.queryset("ab" * 32).query.get_compiler("default").as_sql()
+    compiled = prepared.compiled(str)
+    assert (compiled.sql, compiled.with_value("ab" * 32)) == (sql, list(params))
+    for found in (prepared.first("ab" * 32), signin_models.BY_ID.first(made.pk)):
+        assert found is not None and found.pk == made.pk
+        assert found.user == alice and found.user.organization.pk == busy
+    assert prepared.first("cd" * 32) is None

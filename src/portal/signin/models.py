@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from portal.core.clock import now
 from portal.core.moments import format_moment
+from portal.core.prepared import Prepared
 from portal.signin.errors import (
     ApprovalLocked,
     LinkAlreadyUsed,
@@ -229,3 +230,19 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} via {self.method} since {format_moment(self.created_at)}"
+
+
+def request_by_token_hash(token_hash: str) -> models.QuerySet[SignInRequest]:
+    """The request whose link secret hashes to ``token_hash``, with its person."""
+    return SignInRequest.objects.with_person().filter(token_hash=token_hash).order_by("pk")[:1]
+
+
+def request_by_id(pk: int) -> models.QuerySet[SignInRequest]:
+    """Request ``pk`` with its person."""
+    return SignInRequest.objects.with_person().filter(pk=pk)[:1]
+
+
+# Every link opened and every confirmation runs one of these: compiled once per process
+# (portal.core.prepared), read afresh each time.
+BY_TOKEN_HASH = Prepared(request_by_token_hash)
+BY_ID = Prepared(request_by_id)

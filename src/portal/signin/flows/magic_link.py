@@ -42,6 +42,7 @@ from django.core import signing
 from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest
+from django.utils.crypto import constant_time_compare
 
 from portal.accounts.services import clean_email, eligibility, join_on_sign_in
 from portal.audit.services import event as audit_event
@@ -73,7 +74,7 @@ from portal.signin.errors import (
     SameBrowserOnly,
 )
 from portal.signin.flows.finish import finish_sign_in
-from portal.signin.models import SignInRequest, SignInRequestQuerySet
+from portal.signin.models import BY_ID, BY_TOKEN_HASH, SignInRequest, SignInRequestQuerySet
 
 RENDERER = "signin.link"
 # A link with less life left than this is not sent at all: it would arrive dead (rule 5).
@@ -312,9 +313,11 @@ def opened_request(request: HttpRequest, ticket: str) -> SignInRequest:
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         _audit_anonymous(Tag.LINK_UNKNOWN, ip=ip, agent=agent, reason="bad_ticket")
         raise LinkUnknown() from None
+    sign_in = BY_ID.first(pk)
     # Matched by hash too: if the email was sent again since, that secret no longer exists.
-    sign_in = SignInRequest.objects.with_person().filter(
-        pk=pk, token_hash=token_hash).exclude(token_hash="").first()
+    if sign_in is not None and not (sign_in.token_hash and constant_time_compare(
+            sign_in.token_hash, token_hash)):
+        sign_in = None
     return _usable(sign_in, ip=ip, agent=agent)
 
 
@@ -533,8 +536,7 @@ def _find(token: str, *, ip: str, agent: str) -> SignInRequest:
     """Return the request behind ``token`` (usable or not), or raise ``LinkUnknown``."""
     sign_in = None
     if tokens.looks_like_token(token):
-        sign_in = SignInRequest.objects.with_person().filter(
-            token_hash=tokens.hash_token(token)).first()
+        sign_in = BY_TOKEN_HASH.first(tokens.hash_token(token))
     if sign_in is None:
         _audit_anonymous(Tag.LINK_UNKNOWN, ip=ip, agent=agent, reason="unknown")
         raise LinkUnknown()
@@ -545,8 +547,7 @@ def _asked_here(request: HttpRequest) -> tuple[SignInRequest | None, bool]:
     """Return the request this browser's session waits for, and whether this is the
     browser that asked for it (its binding cookie matches; rule 6)."""
     waiting = pending(request)
-    sign_in = (SignInRequest.objects.with_person().filter(
-        pk=waiting.sign_in_id).first() if waiting else None)
+    sign_in = BY_ID.first(waiting.sign_in_id) if waiting else None
     binding = tokens.clean_binding(request.COOKIES.get(settings.SIGNIN_BINDING_COOKIE))
     return sign_in, sign_in is not None and tokens.holds_binding(binding, sign_in.binding_hash)
 
