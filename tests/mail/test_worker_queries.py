@@ -210,8 +210,19 @@ def recorder(settings: Any) -> Iterator[Recorder]:
         controller.stop()
 
 
-def test_one_connection_carries_the_batch_with_rset_between_messages(
-        recorder: Recorder) -> None:
+def test_one_connection_carries_the_batch_back_to_back(recorder: Recorder) -> None:
+    """After a message's final 250 the next MAIL follows at once: no RSET round trip."""
+    for n in range(3):
+        enqueue(to=f"p{n}@example.org", subject="Hi", text="Hello\n")
+    assert deliver_due() == 3
+    assert len(recorder.connections()) == 1
+    assert [command for _, command in recorder.commands] == [
+        "MAIL", "DATA", "MAIL", "DATA", "MAIL", "DATA"]
+
+
+def test_a_connection_that_idled_is_probed_with_rset_first(recorder: Recorder,
+                                                           monkeypatch: Any) -> None:
+    monkeypatch.setattr(smtp_module, "CHECK_AFTER_IDLE_SECONDS", 0.0)  # every gap is idle
     for n in range(3):
         enqueue(to=f"p{n}@example.org", subject="Hi", text="Hello\n")
     assert deliver_due() == 3

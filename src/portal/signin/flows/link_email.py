@@ -32,6 +32,7 @@ from portal.accounts.services import eligibility, find_users
 from portal.audit.services import event as audit_event
 from portal.audit.services import record_event, record_events
 from portal.audit.tags import Tag
+from portal.core.bulk import update_each
 from portal.core.clock import now
 from portal.core.http import describe_agent
 from portal.core.moments import format_moment, zone_for
@@ -161,9 +162,8 @@ class LinkEmail:
                 continue
             token, code = _secrets_of(sign_in)
             minted.append((message_pk, sign_in, token, code))
-        SignInRequest.objects.bulk_update(
-            [sign_in for _, sign_in, _, _ in minted],
-            ["link_seed", "token_hash", "code_hmac", "user"])
+        update_each([sign_in for _, sign_in, _, _ in minted],
+                    ["link_seed", "token_hash", "code_hmac", "user"])
         for message_pk, sign_in, token, code in minted:
             results[message_pk] = render_link_email(sign_in, token, code)
             self._remember(message_pk, sign_in)
