@@ -237,7 +237,7 @@ def main() -> int:
     profile = QUICK if quick else FULL
     redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3")
     out = Path(os.environ.get("BENCH_OUT", str(ROOT / "docs")))
-    ladders = 9
+    ladders = 10
     progress = Progress(ladders * (len(profile.rates) + 1) + 2 * len(profile.journey_rates)
                         + 5)
     started = dt.datetime.now(dt.UTC)
@@ -273,6 +273,10 @@ def main() -> int:
         e["signed_in_page"] = ladder(stack, profile, progress, "signed-in page (home)", "portal",
                                      "/", {"BENCH_MODE": "get", "BENCH_EXPECT": "200",
                                            "BENCH_COOKIE": signed_in})
+        e["signed_in_list"] = ladder(stack, profile, progress, "signed-in page (/requests/)",
+                                     "portal", "/requests/",
+                                     {"BENCH_MODE": "get", "BENCH_EXPECT": "200",
+                                      "BENCH_COOKIE": signed_in})
         plain = bound_small.pop().split()[0]
         e["link_plain"] = ladder(stack, profile, progress, "link, no binding cookie", "portal",
                                  "/signin/link/", {"BENCH_MODE": "link_plain",

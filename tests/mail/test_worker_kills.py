@@ -11,6 +11,7 @@ server holds a command until released. PostgreSQL only, like the other process t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -53,11 +54,18 @@ def blocked_statements() -> dict[int, str]:
 
 
 def runs_on_its_own(pid: int) -> bool:
-    """True if the backend's current statement began its transaction (nothing before it)."""
+    """True if the backend's transaction has touched no table but the outbox.
+
+    An attempt row, an audit row or a read of the request before the UPDATE would hold a
+    lock on its table until the transaction ends. (Comparing ``xact_start`` with
+    ``query_start`` said the same with the simple query protocol, but a statement bound
+    server-side starts its transaction at Parse and its query at Execute.)
+    """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT xact_start = query_start FROM pg_stat_activity WHERE pid = %s",
-                       [pid])
-        return bool(cursor.fetchone()[0])
+        cursor.execute("SELECT DISTINCT COALESCE(i.indrelid, l.relation)::regclass::text "
+                       "FROM pg_locks l LEFT JOIN pg_index i ON i.indexrelid = l.relation "
+                       "WHERE l.pid = %s AND l.locktype = 'relation'", [pid])
+        return {row[0] for row in cursor.fetchall()} == {"mail_outboundmessage"}
 
 
 def end_backend(pid: int) -> None:
@@ -119,8 +127,9 @@ def kill_after_250(workers: Workers, smtp: SMTPServer, sign_in: SignInRequest) -
         # transaction of its own, committed the moment it runs: no attempt row, no audit
         # row, nothing else widens the window in which a death means a second copy.
         [(pid, statement)] = blocked_statements().items()
-        assert statement.startswith('UPDATE "mail_outboundmessage" SET "status" = \'sent\''), \
-            statement
+        # The value is a parameter ($1: the statement is bound server-side, decision 0036).
+        assert re.match(r'UPDATE "mail_outboundmessage" SET "status" = (\'sent\'|\$1), '
+                        r'"sent_at"', statement), statement
         assert runs_on_its_own(pid)
         assert not sign_in.message.attempts.exists()
         # Killed before that UPDATE reached the database: the worker, and the statement.
