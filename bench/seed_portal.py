@@ -82,7 +82,7 @@ SELECT 'fill' || n || '@fill.example', now() - interval '1 day', now() - interva
        'sent', '', encode(sha256(('fill-token-' || n)::bytea), 'hex'), '', '', 0, '00', 0, '',
        '', encode(sha256(('fill-binding-' || n)::bytea), 'hex'), '/', 'bench', 'bench',
        now() - interval '1 day', now() - interval '1 day'
-FROM generate_series(%s, %s) AS n
+FROM generate_series(%s::integer, %s::integer) AS n
 """
 
 
