@@ -201,7 +201,6 @@ def test_postgres_url_keeps_connections_with_health_checks(url: str) -> None:
     assert database["ENGINE"] == "portal.core.postgresql"
     assert database["NAME"] == "portal"
     assert database["CONN_HEALTH_CHECKS"] is True
-    assert database["OPTIONS"] == {"server_side_binding": True}  # prepared statements
 
 
 def test_sqlite_url_waits_for_a_competing_writer(tmp_path: Path) -> None:

@@ -245,11 +245,6 @@ def _database(env: Mapping[str, str]) -> dict[str, object]:
         # Django's backend, with the health check only after a connection idled
         # (portal.core.postgresql, decision 0036).
         config["ENGINE"] = "portal.core.postgresql"
-        # Parameters sent apart from the SQL, so psycopg prepares a statement a connection
-        # runs often and PostgreSQL stops parsing and planning it each time (decision 0036).
-        options = config.get("OPTIONS")
-        config["OPTIONS"] = {**(options if isinstance(options, dict) else {}),
-                             "server_side_binding": True}
     return config
 
 
