@@ -127,7 +127,7 @@ def kill_after_250(workers: Workers, smtp: SMTPServer, sign_in: SignInRequest) -
         # transaction of its own, committed the moment it runs: no attempt row, no audit
         # row, nothing else widens the window in which a death means a second copy.
         [(pid, statement)] = blocked_statements().items()
-        # The value is a parameter ($1: the statement is bound server-side, decision 0036).
+        # The value is a literal with client-side binding (Django's default), $1 server-side.
         assert re.match(r'UPDATE "mail_outboundmessage" SET "status" = (\'sent\'|\$1), '
                         r'"sent_at"', statement), statement
         assert runs_on_its_own(pid)
