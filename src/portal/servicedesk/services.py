@@ -1,9 +1,10 @@
 """Verbs of the service desk: which requests a person may see, filing one, commenting.
 
 Every read goes through ``requests_for(user)``, which is scoped to the person's own
-organization. Views never query ``ServiceRequest`` directly, so no view can forget the
-scope and show one customer another customer's request. Attachments are reached the same
-way (``attachment_for``): through the request, so through the scope.
+organization; the home page's overview, compiled once, takes the same scope from
+``organization_for(user)``. Views never query ``ServiceRequest`` directly, so no view can
+forget the scope and show one customer another customer's request. Attachments are reached
+the same way (``attachment_for``): through the request, so through the scope.
 """
 
 from __future__ import annotations

@@ -38,10 +38,14 @@ class URLNode(defaulttags.URLNode):
         if self.args or self.kwargs:
             return str(super().render(context))
         view_name = self.view_name.resolve(context)
-        request = getattr(context, "request", None)
-        current_app = getattr(request, "current_app", None)
-        if current_app is None:
-            current_app = getattr(getattr(request, "resolver_match", None), "namespace", None)
+        # The namespace instance, found as Django's own tag finds it.
+        try:
+            current_app = context.request.current_app
+        except AttributeError:
+            try:
+                current_app = context.request.resolver_match.namespace
+            except AttributeError:
+                current_app = None
         try:
             url = reversed_once(view_name, current_app, get_script_prefix(), get_urlconf())
         except NoReverseMatch:
