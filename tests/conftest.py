@@ -12,8 +12,11 @@ import pytest
 from django.conf import settings
 
 from tests.factories import make_org, make_user
+from tests.support import live_server
 from tests.support.proxy import production_stack, stack  # noqa: F401 - fixtures for every test
 from tests.support.smtp import SMTPServer
+
+live_server.install()  # one request at a time where the live server shares a connection
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 CHROMIUM = "/usr/bin/chromium"
