@@ -67,3 +67,9 @@ def test_an_unknown_name_still_fails_loudly(calls: list[str]) -> None:
     with pytest.raises(NoReverseMatch):
         render("{% url 'no-such-page' %}")
     assert render("{% url 'no-such-page' as where %}[{{ where }}]") == "[]"
+
+
+def test_the_answer_follows_the_url_configuration(calls: list[str], settings: Any) -> None:
+    assert render("{% url 'home' %}") == "/"
+    settings.ROOT_URLCONF = "tests.core.urls_elsewhere"
+    assert render("{% url 'home' %}") == "/elsewhere/"

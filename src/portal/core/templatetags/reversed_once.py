@@ -7,8 +7,9 @@ never change while the process runs. This library is a template builtin
 (``TEMPLATES["OPTIONS"]["builtins"]``), so it stands in for Django's ``url`` in every
 template: it parses exactly as Django's tag does, and a ``{% url 'name' %}`` without
 arguments is reversed once per process, per namespace instance asked for, script prefix
-and URL configuration. Anything with arguments (a request's number, an article's slug) is
-reversed every time, as before, so nothing grows without bound.
+and URL configuration (the request's own, or ``ROOT_URLCONF``). Anything with arguments
+(a request's number, an article's slug) is reversed every time, as before, so nothing
+grows without bound.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from django import template
+from django.conf import settings
 from django.template import defaulttags
 from django.urls import NoReverseMatch, get_script_prefix, get_urlconf, reverse
 from django.utils.html import conditional_escape
@@ -47,7 +49,8 @@ class URLNode(defaulttags.URLNode):
             except AttributeError:
                 current_app = None
         try:
-            url = reversed_once(view_name, current_app, get_script_prefix(), get_urlconf())
+            url = reversed_once(view_name, current_app, get_script_prefix(),
+                                get_urlconf() or settings.ROOT_URLCONF)
         except NoReverseMatch:
             return str(super().render(context))  # NoReverseMatch, "as var": Django's own way
         if self.asvar:
